@@ -1,0 +1,310 @@
+"""The canonical data model: requests, model cards, normalised task status, attempts, results.
+
+Everything here is a frozen :class:`msgspec.Struct`, cheap to build, compare and encode to JSON.
+Nothing here touches the network, so model cards, policies and ``explain`` stay import-light.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import msgspec
+
+from ._errors import ValidationError
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "RESOLUTIONS",
+    "TASK_KINDS",
+    "Adaptation",
+    "Attempt",
+    "Capabilities",
+    "Event",
+    "ImageFile",
+    "ImageRequest",
+    "ModelCard",
+    "Outcome",
+    "Pricing",
+    "Resolution",
+    "Result",
+    "TaskKind",
+    "TaskState",
+    "TaskStatus",
+]
+
+TaskKind = Literal["generate", "edit", "remove-background", "upscale"]
+TASK_KINDS: tuple[TaskKind, ...] = ("generate", "edit", "remove-background", "upscale")
+
+Resolution = Literal["1K", "2K", "4K"]
+RESOLUTIONS: tuple[Resolution, ...] = ("1K", "2K", "4K")
+
+#: Every aspect ratio any shipped model understands, widest set first; ``auto`` lets the model pick.
+ASPECT_RATIOS: tuple[str, ...] = (
+    "1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9", "9:21", "5:4", "4:5",
+    "2:1", "1:2", "6:5", "5:6", "3:1", "1:3", "4:1", "1:4", "8:1", "1:8", "auto",
+)  # fmt: skip
+
+TaskState = Literal["pending", "success", "failed"]
+Outcome = Literal[
+    "success",  # finished and accepted
+    "failed",  # KIE reported the task failed
+    "rejected",  # finished, but a judge rejected the image
+    "skipped",  # not sent: invalid for this model, in cooldown, or over budget
+    "timeout",  # did not finish before its deadline
+    "error",  # create or status call failed (rate limit, server error, ...)
+    "ambiguous",  # the create may have reached KIE; reconciled later, never resubmitted
+]
+
+
+def _ratio_value(ratio: str) -> float | None:
+    left, sep, right = ratio.partition(":")
+    if not sep:
+        return None
+    try:
+        w, h = float(left), float(right)
+    except ValueError:
+        return None
+    return w / h if w > 0 and h > 0 else None
+
+
+class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One image job, described independently of any model.
+
+    ``task`` is inferred when left out: reference ``images`` make it an ``edit``, otherwise
+    ``generate``. ``options`` carries model-specific fields, keyed by model id or family name
+    (``{"midjourney": {"version": "niji6"}}``); each plugin validates the ones it knows.
+    """
+
+    prompt: str = ""
+    task: TaskKind | None = None
+    aspect_ratio: str | None = None
+    resolution: Resolution | None = None
+    count: int = 1
+    seed: int | None = None
+    images: tuple[str, ...] = ()
+    mask: str | None = None
+    negative_prompt: str | None = None
+    language: str | None = None
+    options: dict[str, dict[str, Any]] = {}
+
+    @property
+    def kind(self) -> TaskKind:
+        """The task kind, inferred from ``images`` when ``task`` is not given."""
+        if self.task is not None:
+            return self.task
+        return "edit" if self.images else "generate"
+
+    def validate(self) -> ImageRequest:
+        """Check model-independent rules; raise :class:`ValidationError` naming the field."""
+        kind = self.kind
+        if kind in ("generate", "edit") and not self.prompt.strip():
+            raise ValidationError("prompt", f"a {kind} request needs a non-empty prompt")
+        if kind in ("edit", "remove-background", "upscale") and not self.images:
+            raise ValidationError("images", f"a {kind} request needs at least one image URL")
+        if kind in ("remove-background", "upscale") and len(self.images) != 1:
+            raise ValidationError("images", f"{kind} takes exactly one image URL")
+        for i, url in enumerate(self.images):
+            if not url.startswith(("https://", "http://")):
+                raise ValidationError(
+                    f"images[{i}]", "must be an http(s) URL; upload local files first"
+                )
+        if self.mask is not None and not self.mask.startswith(("https://", "http://")):
+            raise ValidationError("mask", "must be an http(s) URL")
+        ratio = self.aspect_ratio
+        if ratio is not None and ratio != "auto" and _ratio_value(ratio) is None:
+            raise ValidationError(
+                "aspect_ratio", f"{self.aspect_ratio!r} is not W:H", allowed=ASPECT_RATIOS
+            )
+        if not 1 <= self.count <= 16:
+            raise ValidationError("count", f"{self.count} is out of range 1..16")
+        if self.seed is not None and not 0 <= self.seed <= 2**31 - 1:
+            raise ValidationError("seed", f"{self.seed} is out of range 0..2147483647")
+        for key, value in self.options.items():
+            if not isinstance(value, dict):
+                raise ValidationError(
+                    f"options.{key}", "must be a table of model fields keyed by model id or family"
+                )
+        return self
+
+    @property
+    def ratio(self) -> float | None:
+        """The aspect ratio as width/height, or ``None`` when unset or ``auto``."""
+        return _ratio_value(self.aspect_ratio) if self.aspect_ratio else None
+
+
+class Pricing(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Credits charged for one task, as data so that users can override it from TOML.
+
+    ``credits`` is the price of one image at the default tier. ``by_resolution`` and ``by_speed``
+    replace it for a given tier. ``images_per_task`` is how many images one charged task returns
+    (Midjourney: 4), so a request for ``count`` images is charged ``ceil(count / images_per_task)``
+    tasks when ``per_task`` is true, else ``count`` images.
+    """
+
+    credits: float
+    by_resolution: dict[str, float] = {}
+    by_speed: dict[str, float] = {}
+    images_per_task: int = 1
+    per_task: bool = False
+
+    def credits_for(
+        self, request: ImageRequest | None = None, *, speed: str | None = None
+    ) -> float:
+        """Credits this request is expected to cost on this model."""
+        unit = self.credits
+        if request is not None and request.resolution and request.resolution in self.by_resolution:
+            unit = self.by_resolution[request.resolution]
+        if speed and speed in self.by_speed:
+            unit = self.by_speed[speed]
+        count = request.count if request is not None else 1
+        if self.per_task:
+            tasks = -(-count // self.images_per_task)
+            return unit * tasks
+        return unit * count
+
+
+class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a model accepts. The policy engine drops models whose capabilities a request exceeds."""
+
+    aspect_ratios: tuple[str, ...] = ("1:1",)
+    resolutions: tuple[str, ...] = ()
+    max_images: int = 1
+    max_reference_images: int = 0
+    max_prompt_chars: int = 5000
+    seed: bool = False
+    negative_prompt: bool = False
+    mask: bool = False
+
+
+class ModelCard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything the router knows about one model before calling it.
+
+    ``quality`` is a 0–10 score; ``success_rate`` is the prior probability that one attempt
+    yields an accepted image; ``latency_p50``/``latency_p90`` are seconds from create to done.
+    ``strengths`` uses a small vocabulary: ``text``, ``chinese``, ``artistic``, ``anime``,
+    ``photoreal``, ``editing``, ``4k``, ``fast``, ``budget``, ``utility``.
+    ``languages`` holds ISO codes of the prompt languages the model understands, ``*`` for any.
+    """
+
+    id: str
+    family: str
+    task_kinds: tuple[TaskKind, ...]
+    pricing: Pricing
+    latency_p50: float
+    latency_p90: float
+    quality: float
+    capabilities: Capabilities = Capabilities()
+    strengths: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ("en",)
+    success_rate: float = 0.95
+    plugin: str = ""
+    title: str = ""
+    description: str = ""
+
+    def credits_for(self, request: ImageRequest | None = None) -> float:
+        """Expected credits for ``request`` on this model."""
+        speed = None
+        if request is not None:
+            speed = (request.options.get(self.id) or request.options.get(self.family) or {}).get(
+                "speed"
+            )
+        return self.pricing.credits_for(request, speed=speed if isinstance(speed, str) else None)
+
+    def supports_language(self, language: str) -> bool:
+        """Whether prompts in ``language`` (ISO code) are understood."""
+        return "*" in self.languages or language in self.languages
+
+
+class Adaptation(msgspec.Struct, frozen=True):
+    """One change a plugin made to fit a request to its model (e.g. ratio snapped 5:4 → 4:3)."""
+
+    field: str
+    requested: Any
+    sent: Any
+    reason: str
+
+
+class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's status, normalised across Market ``state`` strings and legacy ``successFlag``s."""
+
+    task_id: str
+    state: TaskState
+    raw_state: str = ""
+    urls: tuple[str, ...] = ()
+    fail_code: str | None = None
+    fail_message: str | None = None
+    progress: float | None = None
+    credits: float | None = None
+    created_ms: int | None = None
+    completed_ms: int | None = None
+
+    @property
+    def done(self) -> bool:
+        """True once the task is final (success or failed)."""
+        return self.state != "pending"
+
+
+class ImageFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A downloaded image."""
+
+    path: str
+    url: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One try on one model: what was sent, what came back, what it cost, and why it ended."""
+
+    model: str
+    outcome: Outcome
+    reason: str = ""
+    task_id: str | None = None
+    credits: float = 0.0
+    seed: int | None = None
+    seed_ignored: bool = False
+    adaptations: tuple[Adaptation, ...] = ()
+    started_at: float = 0.0
+    elapsed: float = 0.0
+
+
+class Result(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of a job: the model that served it and the whole attempt trail."""
+
+    served_model: str | None
+    attempts: tuple[Attempt, ...]
+    credits: float
+    urls: tuple[str, ...] = ()
+    files: tuple[ImageFile, ...] = ()
+    seed: int | None = None
+    job_key: str = ""
+
+    @property
+    def task_ids(self) -> tuple[str, ...]:
+        """Task ids of every attempt that reached KIE."""
+        return tuple(a.task_id for a in self.attempts if a.task_id)
+
+    @property
+    def ok(self) -> bool:
+        """True when a model served the job."""
+        return self.served_model is not None
+
+
+EventKind = Literal[
+    "planned", "created", "polled", "callback", "failed", "retried",
+    "escalated", "judged", "downloaded", "finished", "skipped", "reconciled",
+]  # fmt: skip
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """One step of a job, sent to every event sink (``kierouter_register_event_sinks``)."""
+
+    kind: EventKind
+    job_key: str
+    model: str | None = None
+    task_id: str | None = None
+    detail: str = ""
+    data: dict[str, Any] = {}
+    at: float = msgspec.field(default_factory=time.time)

@@ -1,0 +1,316 @@
+"""KieClient: the one HTTP client a router uses to talk to KIE.
+
+KIE answers business errors as HTTP 200 with the real code in the body, and sometimes as a real
+HTTP status: both are checked, and every code maps to one class in :mod:`kierouter._errors`.
+
+Retries (stamina): reads (status, credit, download-url) retry transient failures with capped,
+jittered backoff and honour ``Retry-After`` up to a cap. Creates are billed, so a create is
+retried only when it provably never reached KIE (a connect error) or KIE said it was not queued
+(429). A timeout or a broken answer after a create was sent raises
+:class:`~kierouter.AmbiguousSubmissionError`: never a silent second POST.
+
+The API key is sent per request, never stored in a default header, so the same connection pool
+can fetch result files from other hosts without leaking it; it never appears in a repr or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from ._errors import (
+    AmbiguousSubmissionError,
+    ConfigurationError,
+    KieError,
+    MalformedResponseError,
+    RateLimitedError,
+    TransportError,
+    error_for_code,
+    register_secret,
+)
+from ._ratelimit import RateLimiter, WindowLimiter
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["DEFAULT_BASE_URL", "USER_AGENT", "KieClient"]
+
+DEFAULT_BASE_URL = "https://api.kie.ai"
+USER_AGENT = "kierouter/0.1.0 (+https://pypi.org/project/kierouter/)"
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def unwrap(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
+    """Return the ``data`` of a KIE envelope, or raise the error its HTTP status or code means."""
+    retry_after = _retry_after(headers)
+    try:
+        body = _json_decoder.decode(content)
+    except msgspec.DecodeError:
+        if status != 200:
+            raise error_for_code(
+                status, f"HTTP {status}", http_status=status, retry_after=retry_after
+            ) from None
+        raise MalformedResponseError(f"answer is not JSON: {content[:120]!r}", sent=True) from None
+    if not isinstance(body, dict) or not isinstance(body.get("code"), int):
+        if status != 200:
+            raise error_for_code(
+                status, f"HTTP {status}", http_status=status, retry_after=retry_after
+            )
+        raise MalformedResponseError(f"answer is not a KIE envelope: {str(body)[:120]}", sent=True)
+    code: int = body["code"]
+    msg = body.get("msg") or body.get("message") or ""
+    if not isinstance(msg, str):
+        msg = str(msg)
+    if code == 200 and status != 200:
+        code = status
+    if code != 200:
+        raise error_for_code(
+            code, msg or f"HTTP {status}", http_status=status, retry_after=retry_after
+        )
+    return body.get("data")
+
+
+class KieClient:
+    """Async client for KIE's HTTP API, shared by every job of a router.
+
+    Args:
+        api_key: KIE API key; defaults to ``$KIE_API_KEY``. Checked when the first call is made.
+        base_url: defaults to ``$KIE_BASE_URL`` or ``https://api.kie.ai``.
+        transport: an ``httpx.AsyncBaseTransport`` (``httpx.MockTransport`` in tests, or
+            ``"aiohttp"`` for the faster transport from the ``fast`` extra).
+        create_limit: at most this many creates per ``create_window`` seconds (KIE: 20 / 10 s).
+        read_rate: status reads per second (KIE: 10 per key).
+        max_retry_after: longest ``Retry-After`` that is waited out; longer ones raise.
+        read_attempts: tries for a read before its error is raised.
+        create_attempts: tries for a create that provably did not reach KIE or got a 429.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | str | None = None,
+        user_agent: str = USER_AGENT,
+        create_limit: int = 20,
+        create_window: float = 10.0,
+        read_rate: float = 10.0,
+        max_retry_after: float = 60.0,
+        read_attempts: int = 5,
+        create_attempts: int = 4,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        max_connections: int = 200,
+    ) -> None:
+        self._api_key = api_key if api_key is not None else os.environ.get("KIE_API_KEY")
+        register_secret(self._api_key)
+        self.base_url = (base_url or os.environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.user_agent = user_agent
+        self._transport = transport
+        self.create_limiter = WindowLimiter(create_limit, create_window)
+        self.read_limiter = RateLimiter(read_rate, burst=max(1, int(read_rate)))
+        self.max_retry_after = max_retry_after
+        self.read_attempts = read_attempts
+        self.create_attempts = create_attempts
+        self._timeouts = (connect_timeout, read_timeout)
+        self._max_connections = max_connections
+        self._http: httpx.AsyncClient | None = None
+        #: Counters a benchmark or test can read: calls actually sent, by kind.
+        self.sent = {"create": 0, "read": 0}
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "missing"
+        return f"<KieClient {self.base_url} key={key}>"
+
+    @property
+    def has_key(self) -> bool:
+        """Whether an API key is configured."""
+        return bool(self._api_key)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared ``httpx.AsyncClient`` (created on first use). Carries no credentials."""
+        if self._http is None:
+            import httpx
+
+            transport = self._transport
+            if transport == "aiohttp":
+                from httpx_aiohttp import AiohttpTransport
+
+                transport = AiohttpTransport()
+            elif isinstance(transport, str):
+                raise ConfigurationError(f"unknown transport {transport!r}; use 'aiohttp' or None")
+            connect, read = self._timeouts
+            self._http = httpx.AsyncClient(
+                transport=transport,
+                headers={"User-Agent": self.user_agent},
+                timeout=httpx.Timeout(read, connect=connect),
+                limits=httpx.Limits(
+                    max_connections=self._max_connections,
+                    max_keepalive_connections=self._max_connections,
+                ),
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> KieClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _auth(self) -> dict[str, str]:
+        if not self._api_key:
+            raise ConfigurationError(
+                "no KIE API key: set KIE_API_KEY (kie.ai → API Keys), or use --sim for the emulator"
+            )
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    # -- creates -------------------------------------------------------------------------------
+
+    async def create(
+        self, path: str, body: Mapping[str, Any], *, job_key: str | None = None
+    ) -> Any:
+        """POST a billed create call and return its ``data``.
+
+        Retried only on a connect error (never sent) or a 429 (not queued), waiting out
+        ``Retry-After``. Anything that may have reached KIE without a clear answer raises
+        :class:`AmbiguousSubmissionError`.
+        """
+        import httpx
+
+        headers = self._auth()
+        content = msgspec.json.encode(body)
+        model = body.get("model") if isinstance(body.get("model"), str) else None
+        last: Exception | None = None
+        for attempt in range(self.create_attempts):
+            async with self.create_limiter.slot():
+                try:
+                    self.sent["create"] += 1
+                    response = await self.http.post(
+                        self._url(path),
+                        content=content,
+                        headers={**headers, "Content-Type": "application/json"},
+                    )
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                    last = TransportError(f"could not connect to {self.base_url}: {exc}")
+                    await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
+                except httpx.HTTPError as exc:
+                    raise AmbiguousSubmissionError(
+                        f"create for {model or path} was sent but no answer came back "
+                        f"({type(exc).__name__}); the task may exist and be billed. "
+                        "It is not resubmitted; reconcile it by its job key or a status read",
+                        model=model,
+                        job_key=job_key,
+                    ) from None
+            try:
+                return unwrap(response.status_code, response.content, response.headers)
+            except RateLimitedError as exc:
+                last = exc
+                wait = exc.retry_after if exc.retry_after is not None else 2.0 * (attempt + 1)
+                if wait > self.max_retry_after:
+                    raise
+                self.create_limiter.defer(wait)
+                await asyncio.sleep(wait)
+            except MalformedResponseError:
+                raise AmbiguousSubmissionError(
+                    f"create for {model or path} got an answer that is not KIE's envelope; "
+                    "the task may exist and be billed. It is not resubmitted",
+                    model=model,
+                    job_key=job_key,
+                ) from None
+        assert last is not None
+        raise last
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        """stamina backoff hook: retry transient errors; wait out a bounded Retry-After."""
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= self.max_retry_after else False
+        if isinstance(exc, TransportError):
+            return True
+        return isinstance(exc, KieError) and exc.transient
+
+    async def read(
+        self,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        json: Any = None,
+    ) -> Any:
+        """An idempotent call (status, credit, download-url): transient failures are retried."""
+        import httpx
+        import stamina
+
+        headers = self._auth()
+        content = None
+        if json is not None:
+            content = msgspec.json.encode(json)
+            headers = {**headers, "Content-Type": "application/json"}
+        for attempt in stamina.retry_context(
+            on=self._backoff, attempts=self.read_attempts, timeout=None, wait_initial=0.25,
+            wait_max=8.0, wait_jitter=0.5,
+        ):  # fmt: skip
+            with attempt:
+                await self.read_limiter.acquire()
+                self.sent["read"] += 1
+                try:
+                    response = await self.http.request(
+                        method, self._url(path), params=params, content=content, headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    raise TransportError(
+                        f"{method} {path} failed: {type(exc).__name__}: {exc}"
+                    ) from None
+                return unwrap(response.status_code, response.content, response.headers)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def credits(self) -> float:
+        """The account's credit balance (``GET /api/v1/chat/credit``; fractional)."""
+        data = await self.read("/api/v1/chat/credit")
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise MalformedResponseError(f"credit balance is not a number: {data!r}")
+        return float(data)
+
+    async def download_url(
+        self,
+        url: str,
+        *,
+        path: str = "/api/v1/common/download-url",
+        body: Mapping[str, str] | None = None,
+    ) -> str:
+        """Mint a fresh 20-minute link for a KIE-generated file URL."""
+        data = await self.read(path, method="POST", json=dict(body) if body else {"url": url})
+        if not isinstance(data, str) or not data.startswith(("http://", "https://")):
+            raise MalformedResponseError(f"download-url answer is not a URL: {data!r}")
+        return data

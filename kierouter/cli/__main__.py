@@ -1,0 +1,5 @@
+import sys
+
+from kierouter.cli import main
+
+sys.exit(main())

@@ -1,0 +1,145 @@
+"""Policy data types: what a policy is and what planning returns.
+
+A :class:`Policy` is data (it loads from TOML): hard constraints, an objective, an escalation
+ladder and a budget. :func:`kierouter.policy.plan` turns a request, the registered model cards
+and a policy into a :class:`Plan`: the ranked steps to try in order and every model dropped, with
+reasons, plus the plan's expected credits and probability of success.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from kierouter._models import TaskKind
+
+__all__ = [
+    "DEFAULT_LADDER",
+    "Budget",
+    "Constraints",
+    "Dropped",
+    "Objective",
+    "Plan",
+    "PlanStep",
+    "Policy",
+]
+
+#: The sheet's escalation order, as family names: Seedream → Nano Banana → Flux Kontext / GPT-4o
+#: → Midjourney. Within the Flux / GPT-4o rung the request decides (text → GPT-4o, edit → Flux).
+DEFAULT_LADDER: tuple[str, ...] = (
+    "seedream",
+    "nano-banana",
+    "flux-kontext|gpt4o-image",
+    "midjourney",
+)
+
+
+class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Hard limits: a model that breaks one is dropped from the plan, with the reason.
+
+    ``allow``/``deny`` hold model ids or family names. ``require`` lists strengths a model must
+    have (``text``, ``chinese``, ...). ``max_credits`` is per image; ``max_latency`` is p50 seconds.
+    """
+
+    task_kinds: tuple[TaskKind, ...] = ()
+    require: tuple[str, ...] = ()
+    language: str | None = None
+    max_credits: float | None = None
+    min_quality: float | None = None
+    max_latency: float | None = None
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to rank the models that pass the constraints.
+
+    ``by`` is ``cost``, ``speed``, ``quality`` or ``weighted``; with ``weighted`` the three weights
+    combine normalised cost (cheaper is better), speed (faster is better) and quality.
+    """
+
+    by: Literal["cost", "speed", "quality", "weighted"] = "cost"
+    cost: float = 0.0
+    speed: float = 0.0
+    quality: float = 0.0
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One budget for a whole job, shared by retries and escalations so they never multiply.
+
+    ``max_attempts`` counts every create sent (retries included); ``max_credits`` caps the
+    credits spent on the job; ``deadline`` is seconds from the start of the job.
+    """
+
+    max_attempts: int = 4
+    max_credits: float | None = None
+    deadline: float | None = 900.0
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A named routing policy: constraints, objective, ladder, budget.
+
+    ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (rung by rung,
+    the objective ranking models inside a rung), ``objective`` ranks every eligible model by the
+    objective alone, ``expected-cost`` orders to minimise expected credits subject to the floor.
+    ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
+    merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
+    ``on_content_policy`` decides whether a flagged prompt stops the job or escalates.
+    """
+
+    name: str
+    description: str = ""
+    constraints: Constraints = Constraints()
+    objective: Objective = Objective()
+    ladder: tuple[str, ...] = DEFAULT_LADDER
+    ordering: Literal["ladder", "objective", "expected-cost"] = "ladder"
+    budget: Budget = Budget()
+    prefer: tuple[str, ...] = ()
+    options: dict[str, dict[str, object]] = {}
+    on_content_policy: Literal["stop", "escalate"] = "escalate"
+    max_steps: int = 4
+
+
+class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One model to try, in order, with what is expected of it and why it is here."""
+
+    model: str
+    family: str
+    credits: float
+    latency_p50: float
+    quality: float
+    p_success: float
+    reason: str
+
+
+class Dropped(msgspec.Struct, frozen=True, kw_only=True):
+    """A model left out of the plan, and why."""
+
+    model: str
+    reason: str
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """The ranked plan for one request under one policy. Computed with no network call.
+
+    ``expected_credits`` is Σ cᵢ·Π_{j<i}(1−pⱼ); ``p_success`` is 1 − Π(1−pᵢ).
+    ``intent`` is what ``auto`` inferred (``edit``, ``text``, ``chinese``, ``4k``, ...).
+    """
+
+    policy: str
+    steps: tuple[PlanStep, ...]
+    dropped: tuple[Dropped, ...]
+    expected_credits: float
+    p_success: float
+    intent: tuple[str, ...] = ()
+    worst_case_credits: float = 0.0
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Model ids in the order they will be tried."""
+        return tuple(s.model for s in self.steps)
+
+    def card_ids(self) -> tuple[str, ...]:
+        """Alias of :attr:`models` for symmetry with :class:`~kierouter.ModelCard`."""
+        return self.models

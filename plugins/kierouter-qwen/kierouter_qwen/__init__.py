@@ -1,0 +1,1 @@
+"""kierouter plugin for KIE.ai qwen models."""
