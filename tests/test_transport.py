@@ -106,7 +106,7 @@ async def test_retry_after_beyond_cap_is_raised() -> None:
 
 
 async def test_create_timeout_after_sending_is_ambiguous_and_not_resent() -> None:
-    """A read timeout after a create was sent raises AmbiguousSubmissionError, with one POST only."""
+    """A read timeout after a create was sent is ambiguous, with one POST only."""
     posts: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
