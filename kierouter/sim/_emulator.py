@@ -1,0 +1,255 @@
+"""The :class:`Emulator`: KIE's API on a loopback port, in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from kierouter._http_server import Server
+
+from ._admin import apply_settings
+from ._app import SimApp
+from ._scenario import Scenario, load_scenario
+from ._state import DEFAULT_RESULT_TTL, ModelConfig, SimState
+
+__all__ = ["Emulator"]
+
+_UNSET: Any = object()
+
+
+class Emulator:
+    """KIE's API on a real HTTP server (default ``127.0.0.1``, a free port).
+
+    Use it as ``async with Emulator(time_scale=100) as emu:`` and point a client at
+    ``emu.base_url`` with ``emu.api_key``. Settings left out come from ``scenario`` (a
+    :class:`~kierouter.sim.Scenario` or a TOML path) when it has them, else from the defaults:
+    ``api_key="sim-key"``, ``time_scale=1.0``, ``hmac_key=None``, ``credits=100000.0``,
+    ``create_limit=20`` per ``create_window=10.0`` real seconds, ``read_limit=None`` (status
+    reads per second), ``seed=0`` (task ids, outcomes and faults are reproducible for a seed),
+    ``result_ttl`` 24 h emulated.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = _UNSET,
+        time_scale: float = _UNSET,
+        hmac_key: str | None = _UNSET,
+        credits: float = _UNSET,
+        create_limit: int = _UNSET,
+        create_window: float = _UNSET,
+        read_limit: float | None = _UNSET,
+        scenario: Scenario | str | Path | None = None,
+        seed: int = _UNSET,
+        result_ttl: float = _UNSET,
+    ) -> None:
+        if isinstance(scenario, str | Path):
+            scenario = load_scenario(scenario)
+        self.scenario = scenario or Scenario()
+        given = {
+            "api_key": api_key,
+            "time_scale": time_scale,
+            "hmac_key": hmac_key,
+            "credits": credits,
+            "create_limit": create_limit,
+            "create_window": create_window,
+            "read_limit": read_limit,
+            "seed": seed,
+            "result_ttl": result_ttl,
+        }
+        defaults: dict[str, Any] = {
+            "api_key": "sim-key",
+            "time_scale": 1.0,
+            "hmac_key": None,
+            "credits": 100000.0,
+            "create_limit": 20,
+            "create_window": 10.0,
+            "read_limit": None,
+            "seed": 0,
+            "result_ttl": DEFAULT_RESULT_TTL,
+        }
+        settings = {**defaults, **self.scenario.defaults}
+        settings.update({k: v for k, v in given.items() if v is not _UNSET})
+        from kierouter._errors import register_secret
+
+        register_secret(settings["hmac_key"])
+        self.host = host
+        self.port = port
+        self.state = SimState(
+            api_key=str(settings["api_key"]),
+            time_scale=float(settings["time_scale"]),
+            hmac_key=settings["hmac_key"],
+            credits=float(settings["credits"]),
+            create_limit=int(settings["create_limit"]),
+            create_window=float(settings["create_window"]),
+            read_limit=settings["read_limit"],
+            seed=int(settings["seed"]),
+            result_ttl=float(settings["result_ttl"]),
+        )
+        self.app = SimApp(self.state)
+        self._apply_scenario()
+        self._server: Server | None = None
+
+    def _apply_scenario(self) -> None:
+        for name, settings in self.scenario.models.items():
+            self.state.configure(name, **settings)
+        for fault in self.scenario.faults:
+            options = {k: v for k, v in fault.items() if k != "kind"}
+            self.state.faults.add(fault["kind"], **options)
+
+    def __repr__(self) -> str:
+        return f"<Emulator {self.base_url or 'not started'} time_scale={self.time_scale:g}>"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> Emulator:
+        """Bind the port and start serving."""
+        if self._server is None:
+            server = Server(self.app, self.host, self.port)
+            await server.start()
+            self._server = server
+            self.port = server.port
+            self.state.base_url = server.url
+            self.app.start()
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving, close connections and cancel pending callbacks."""
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
+        await self.app.aclose()
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- addresses ----------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started (empty before)."""
+        return self.state.base_url
+
+    @property
+    def url(self) -> str:
+        """Same as :attr:`base_url`."""
+        return self.state.base_url
+
+    @property
+    def api_key(self) -> str:
+        """The one key the emulator accepts; any other gets 401."""
+        return self.state.api_key
+
+    @property
+    def time_scale(self) -> float:
+        """Emulated seconds per real second."""
+        return self.state.clock.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        self.state.set_time_scale(value)
+
+    @property
+    def balance(self) -> float:
+        """Credits left."""
+        return self.state.balance
+
+    # -- control ------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``created`` (per model), ``created_total``, ``status_reads``,
+        ``credits_charged``, ``callbacks_sent``, ``callbacks_failed``, ``rejected`` (per code),
+        ``balance``, plus ``succeeded``, ``failed``, ``pending``, ``downloads``, ``uploads``,
+        ``callback_attempts``, ``faults`` (fired per kind) and ``emulated_seconds``."""
+        return self.state.stats()
+
+    def configure(
+        self,
+        target: str = "*",
+        *,
+        latency: tuple[float, float] | None = None,
+        fail_rate: float | None = None,
+        fail_code: str | int | None = None,
+        fail_msg: str | None = None,
+        never_finish_rate: float | None = None,
+        price: float | None = None,
+    ) -> ModelConfig:
+        """Set behaviour of a model id, a family name or ``"*"`` for tasks created from now on.
+
+        ``latency`` is (p50, p90) in emulated seconds; ``fail_rate`` and ``never_finish_rate``
+        are probabilities; ``fail_code`` is the failed task's ``failCode`` (default ``"500"``).
+        """
+        return self.state.configure(
+            target,
+            latency=latency,
+            fail_rate=fail_rate,
+            fail_code=None if fail_code is None else str(fail_code),
+            fail_msg=fail_msg,
+            never_finish_rate=never_finish_rate,
+            price=price,
+        )
+
+    def set(self, **settings: Any) -> None:
+        """Change emulator-wide settings: time_scale, credits (the balance), hmac_key,
+        create_limit, create_window, read_limit, result_ttl."""
+        apply_settings(self.app, settings)
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        rate: float = 1.0,
+        count: int | None = None,
+        paths: Iterable[str] | str | None = None,
+        seconds: float = 35.0,
+    ) -> None:
+        """Inject a fault (see :data:`~kierouter.sim.FAULT_KINDS`) on ``paths`` (default any).
+
+        ``rate`` is the chance per matching request; ``count`` caps how often it fires;
+        ``seconds`` is the delay of ``slow_response`` (real seconds).
+        """
+        self.state.faults.add(kind, rate=rate, count=count, paths=paths, seconds=seconds)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self.state.faults.clear()
+
+    def advance(self, seconds: float) -> None:
+        """Jump the emulated clock forward (tasks finish, links expire)."""
+        self.state.advance(seconds)
+
+    def reset(self, credits: float | None = None) -> None:
+        """Forget tasks, files, counters, faults and model settings; refill the balance."""
+        self.state.reset(credits)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """One summary per task (``GET /_sim/tasks``)."""
+        return self.state.task_list()
+
+    @property
+    def callbacks(self) -> list[dict[str, Any]]:
+        """Every callback POST made so far: taskId, url, attempt, status, error, body."""
+        return self.state.callback_log
+
+    async def wait_callbacks(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:
+        """Wait (real seconds) until ``count`` callbacks were delivered; returns the log."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self.state.counters["callbacks_sent"] < count and loop.time() < deadline:
+            self.state.settle()
+            await asyncio.sleep(0.01)
+        return self.state.callback_log

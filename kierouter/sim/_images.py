@@ -1,0 +1,166 @@
+"""The emulator's pictures: small deterministic PNGs with a visible pattern.
+
+The same key (model, prompt, seed, size, index) always gives the same bytes; any change gives a
+different picture. Sizes are KIE's scaled down: the long side is 128 px at 1K (or no tier),
+192 px at 2K, 224 px at 3K and 256 px at 4K.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from kierouter._images import DecodedImage, decode_png, encode_png
+
+__all__ = [
+    "LONG_SIDE",
+    "RATIO_NAMES",
+    "generate_png",
+    "ratio_size",
+    "remove_background_png",
+    "upscale_png",
+]
+
+LONG_SIDE = {"1K": 128, "2K": 192, "3K": 224, "4K": 256}
+
+#: Market ``image_size`` names -> ratios.
+RATIO_NAMES = {
+    "square": "1:1",
+    "square_hd": "1:1",
+    "portrait_4_3": "3:4",
+    "portrait_3_2": "2:3",
+    "portrait_16_9": "9:16",
+    "landscape_4_3": "4:3",
+    "landscape_3_2": "3:2",
+    "landscape_16_9": "16:9",
+    "landscape_21_9": "21:9",
+}
+
+
+def ratio_size(ratio: str | None, tier: str | None) -> tuple[int, int]:
+    """Pixel size for an aspect ratio (``"16:9"`` or a Market size name) and a tier."""
+    long_side = LONG_SIDE.get(tier or "1K", 128)
+    ratio = RATIO_NAMES.get(ratio or "", ratio)
+    w, h = 1.0, 1.0
+    if ratio and ":" in ratio:
+        left, _, right = ratio.partition(":")
+        try:
+            w, h = float(left), float(right)
+        except ValueError:
+            w, h = 1.0, 1.0
+        if w <= 0 or h <= 0:
+            w, h = 1.0, 1.0
+    if w >= h:
+        return long_side, max(8, round(long_side * h / w))
+    return max(8, round(long_side * w / h)), long_side
+
+
+def _palette(digest: bytes) -> list[tuple[int, int, int]]:
+    return [(digest[i], digest[i + 1], digest[i + 2]) for i in range(0, 15, 3)]
+
+
+def _render(width: int, height: int, key: bytes) -> bytearray:
+    digest = hashlib.sha256(key).digest()
+    (r0, g0, b0), (r1, g1, b1), (rc, gc, bc), (rs, gs, bs), _ = _palette(digest)
+    cx = width * (0.25 + digest[16] / 510)
+    cy = height * (0.25 + digest[17] / 510)
+    radius2 = (min(width, height) * (0.18 + digest[18] / 1275)) ** 2
+    period = 6 + digest[19] % 14
+    slope = 1 if digest[20] % 2 else -1
+    pixels = bytearray(width * height * 3)
+    pos = 0
+    for y in range(height):
+        t = y / max(1, height - 1)
+        base = (int(r0 + (r1 - r0) * t), int(g0 + (g1 - g0) * t), int(b0 + (b1 - b0) * t))
+        dy2 = (y - cy) ** 2
+        for x in range(width):
+            if (x - cx) ** 2 + dy2 <= radius2:
+                px = (rc, gc, bc)
+            elif ((x + slope * y) // period) % 3 == 0:
+                px = ((base[0] + rs) >> 1, (base[1] + gs) >> 1, (base[2] + bs) >> 1)
+            else:
+                px = base
+            pixels[pos] = px[0]
+            pixels[pos + 1] = px[1]
+            pixels[pos + 2] = px[2]
+            pos += 3
+    return pixels
+
+
+def generate_png(width: int, height: int, key: bytes) -> bytes:
+    """A deterministic RGB PNG for ``key``: a gradient, diagonal stripes and a disc."""
+    return encode_png(width, height, bytes(_render(width, height, key)), alpha=False)
+
+
+def _to_rgba(image: DecodedImage) -> bytearray:
+    src, channels = image.pixels, image.channels
+    count = image.width * image.height
+    out = bytearray(count * 4)
+    for i in range(count):
+        px = src[i * channels : (i + 1) * channels]
+        if channels == 1:
+            out[i * 4 : i * 4 + 4] = bytes((px[0], px[0], px[0], 255))
+        elif channels == 2:
+            out[i * 4 : i * 4 + 4] = bytes((px[0], px[0], px[0], px[1]))
+        elif channels == 3:
+            out[i * 4 : i * 4 + 4] = bytes((px[0], px[1], px[2], 255))
+        else:
+            out[i * 4 : i * 4 + 4] = px
+    return out
+
+
+def _source(data: bytes | None, key: bytes) -> DecodedImage:
+    if data is not None:
+        try:
+            image = decode_png(data)
+        except ValueError:
+            pass
+        else:
+            return DecodedImage(image.width, image.height, 4, bytes(_to_rgba(image)))
+    width, height = ratio_size("1:1", "1K")
+    rgb = _render(width, height, key)
+    rgba = bytearray(width * height * 4)
+    for i in range(width * height):
+        rgba[i * 4 : i * 4 + 3] = rgb[i * 3 : i * 3 + 3]
+        rgba[i * 4 + 3] = 255
+    return DecodedImage(width, height, 4, bytes(rgba))
+
+
+def upscale_png(data: bytes | None, key: bytes) -> bytes:
+    """Twice the size of ``data`` (a PNG) by pixel doubling; a made-up base image when ``None``."""
+    image = _source(data, key)
+    width, height = image.width * 2, image.height * 2
+    stride = image.width * 4
+    out = bytearray()
+    for y in range(image.height):
+        row = image.pixels[y * stride : (y + 1) * stride]
+        doubled = bytearray(stride * 2)
+        for x in range(image.width):
+            px = row[x * 4 : x * 4 + 4]
+            doubled[x * 8 : x * 8 + 4] = px
+            doubled[x * 8 + 4 : x * 8 + 8] = px
+        out += doubled
+        out += doubled
+    opaque = all(out[i] == 255 for i in range(3, len(out), 4))
+    if opaque:
+        rgb = bytearray(width * height * 3)
+        rgb[0::3], rgb[1::3], rgb[2::3] = out[0::4], out[1::4], out[2::4]
+        return encode_png(width, height, bytes(rgb), alpha=False)
+    return encode_png(width, height, bytes(out), alpha=True)
+
+
+def remove_background_png(data: bytes | None, key: bytes) -> bytes:
+    """An RGBA PNG: the central ellipse of the source kept opaque, the rest fully transparent."""
+    image = _source(data, key)
+    width, height = image.width, image.height
+    out = bytearray(image.pixels)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    rx, ry = max(1.0, width * 0.35), max(1.0, height * 0.35)
+    for y in range(height):
+        dy = ((y - cy) / ry) ** 2
+        for x in range(width):
+            inside = ((x - cx) / rx) ** 2 + dy <= 1.0
+            i = (y * width + x) * 4
+            out[i + 3] = 255 if inside else 0
+            if not inside:
+                out[i : i + 3] = b"\x00\x00\x00"
+    return encode_png(width, height, bytes(out), alpha=True)

@@ -1,0 +1,148 @@
+"""KIE's Market API: ``POST /api/v1/jobs/createTask`` and ``GET /api/v1/jobs/recordInfo``.
+
+Shapes follow the recordings (``KIE-API.md`` §4): ``param`` is a JSON string whose ``input`` is
+itself a JSON string; ``resultJson`` is ``""`` until success; ``failCode`` is a string or null;
+``costTime`` is seconds; ``createTime``/``completeTime`` are epoch ms; ``recordId`` == ``taskId``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._catalog import CATALOG
+from ._http import Request, Response, dumps, envelope
+from ._images import ratio_size
+from ._state import SimState
+from ._tasks import ImageJob, Task
+from ._validation import Rejection, validate_market
+
+__all__ = ["callback_body", "create", "record", "record_data"]
+
+# models that return several images per task whatever is asked (recorded: grok 6 and 2)
+_FIXED_COUNTS = {"grok-imagine/text-to-image": 6, "grok-imagine/image-to-image": 2}
+_QUALITY_TIERS = {"basic": "2K", "high": "4K"}
+
+
+def _tier(model: str, fields: dict[str, Any]) -> str | None:
+    for name in ("resolution", "image_resolution"):
+        if isinstance(fields.get(name), str):
+            return str(fields[name])
+    quality = fields.get("quality")
+    if isinstance(quality, str) and quality in _QUALITY_TIERS:
+        return (
+            "3K"
+            if model.startswith("seedream/5") and quality == "high"
+            else _QUALITY_TIERS[quality]
+        )
+    return None
+
+
+def _count(model: str, fields: dict[str, Any]) -> tuple[int, bool]:
+    """Images per task and whether the price is per image."""
+    if model in _FIXED_COUNTS:
+        return _FIXED_COUNTS[model], False
+    for name in ("max_images", "num_images", "n"):
+        if fields.get(name) is not None:
+            return max(1, int(fields[name])), True
+    if model.startswith("wan/"):
+        return 4, True  # documented default n=4
+    return 1, True
+
+
+def _sources(fields: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for name in ("image_urls", "image_input", "input_urls", "image_url", "image"):
+        value = fields.get(name)
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str))
+    return out
+
+
+def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], float]:
+    """The images a Market task will produce and the task's price."""
+    ratio = fields.get("aspect_ratio") or fields.get("image_size")
+    ratio = ratio if isinstance(ratio, str) and ratio != "auto" else "1:1"
+    tier = _tier(model, fields)
+    width, height = ratio_size(ratio, tier)
+    count, per_image = _count(model, fields)
+    sources = _sources(fields)
+    seed = fields.get("seed")
+    prompt = fields.get("prompt", "")
+    kind = {"recraft/crisp-upscale": "upscale", "recraft/remove-background": "remove-background"}
+    jobs = []
+    for n in range(count):
+        key = dumps([model, prompt, seed, sources] + ([n] if n else [])).encode()
+        jobs.append(
+            ImageJob(
+                kind.get(model, "generate"), width, height, key, sources[0] if sources else None
+            )
+        )
+    info = CATALOG[model]
+    unit = info.by_resolution.get(tier or "", info.credits)
+    return jobs, unit * (count if per_image else 1)
+
+
+async def create(state: SimState, request: Request) -> Response:
+    """Validate and create a Market task."""
+    body = request.json()
+    model, fields = validate_market(body)
+    jobs, price = plan_images(model, fields)
+    price = state.price_for(model, price)
+    state.check_balance(price)
+    task = state.start_task(
+        api="market",
+        model=model,
+        body=body,
+        price=price,
+        images=jobs,
+        callback_url=body.get("callBackUrl"),
+    )
+    return envelope(200, "success", {"taskId": task.id, "recordId": task.id})
+
+
+def record_data(state: SimState, task: Task) -> dict[str, Any]:
+    """recordInfo's ``data`` for ``task`` at the current emulated time."""
+    now = state.clock.now()
+    phase = task.phase(now)
+    param: dict[str, Any] = {}
+    if task.callback_url:
+        param["callBackUrl"] = task.callback_url
+    param["input"] = dumps(task.body.get("input", {}))
+    param["model"] = task.model
+    done = phase in ("success", "fail")
+    return {
+        "taskId": task.id,
+        "model": task.model,
+        "state": phase,
+        "param": dumps(param),
+        "resultJson": dumps({"resultUrls": task.urls}) if phase == "success" else "",
+        "failCode": task.fail_code if phase == "fail" else None,
+        "failMsg": task.fail_msg if phase == "fail" else None,
+        "costTime": int(task.duration) if done else None,
+        "completeTime": state.clock.epoch_ms(task.completed) if done else None,
+        "createTime": state.clock.epoch_ms(task.created),
+    }
+
+
+async def record(state: SimState, request: Request) -> Response:
+    """Status of a Market task; ``data: null`` for an unknown id, code 400 without one."""
+    task_id = request.query.get("taskId")
+    if not task_id:
+        raise Rejection(400, "taskId is required")
+    state.settle()
+    task = state.tasks.get(task_id)
+    if task is None or task.api != "market":
+        return envelope(200, "success", None)
+    return envelope(200, "success", record_data(state, task))
+
+
+def callback_body(state: SimState, task: Task) -> dict[str, Any]:
+    """The Market callback: recordInfo's data plus ``updateTime`` and ``creditsConsumed``."""
+    data = record_data(state, task)
+    data["updateTime"] = data["completeTime"]
+    data["creditsConsumed"] = task.charged
+    if task.state == "success":
+        return {"code": 200, "msg": "Playground task completed successfully.", "data": data}
+    return {"code": 501, "msg": "Playground task failed.", "data": data}

@@ -1,0 +1,116 @@
+"""Scenario files: the emulator's settings, per-model behaviour and faults in TOML.
+
+::
+
+    [defaults]                  # any Emulator option: time_scale, credits, hmac_key, api_key,
+    time_scale = 100            # create_limit, create_window, read_limit, seed, result_ttl
+    credits = 500
+
+    [models."seedream"]         # a model id, a family name, or "*"
+    latency = [20, 45]          # p50, p90 in emulated seconds
+    fail_rate = 0.1
+    fail_code = "500"
+    never_finish_rate = 0.0
+
+    [[faults]]
+    kind = "http_500"           # see kierouter.sim.FAULT_KINDS
+    rate = 0.2
+    paths = ["status"]          # create, status, credit, download, upload, files, any
+    count = 3
+    seconds = 35                # slow_response only
+
+Unknown keys are rejected with an error that names them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kierouter._errors import ConfigurationError
+
+from ._faults import FAULT_KINDS
+
+__all__ = ["DEFAULT_KEYS", "FAULT_KEYS", "MODEL_KEYS", "Scenario", "load_scenario"]
+
+DEFAULT_KEYS = (
+    "time_scale",
+    "credits",
+    "hmac_key",
+    "api_key",
+    "create_limit",
+    "create_window",
+    "read_limit",
+    "seed",
+    "result_ttl",
+)
+MODEL_KEYS = ("latency", "fail_rate", "fail_code", "fail_msg", "never_finish_rate", "price")
+FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds")
+
+
+@dataclass
+class Scenario:
+    """Emulator settings, per-model behaviour and faults, as loaded from a TOML file."""
+
+    defaults: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "scenario") -> Scenario:
+        """Build a scenario from parsed TOML, rejecting unknown keys by name."""
+        _only(data, ("defaults", "models", "faults"), source)
+        defaults = _table(data.get("defaults", {}), f"{source} [defaults]")
+        _only(defaults, DEFAULT_KEYS, f"{source} [defaults]")
+        models: dict[str, dict[str, Any]] = {}
+        for name, settings in _table(data.get("models", {}), f"{source} [models]").items():
+            where = f'{source} [models."{name}"]'
+            table = _table(settings, where)
+            _only(table, MODEL_KEYS, where)
+            latency = table.get("latency")
+            if latency is not None and (
+                not isinstance(latency, list)
+                or len(latency) != 2
+                or not all(isinstance(v, int | float) for v in latency)
+            ):
+                raise ConfigurationError(f"{where}: latency must be [p50, p90] in seconds")
+            models[name] = table
+        faults = data.get("faults", [])
+        if not isinstance(faults, list):
+            raise ConfigurationError(f"{source}: faults must be an array of tables ([[faults]])")
+        for n, fault in enumerate(faults):
+            where = f"{source} [[faults]] #{n + 1}"
+            _only(_table(fault, where), FAULT_KEYS, where)
+            if fault.get("kind") not in FAULT_KINDS:
+                raise ConfigurationError(
+                    f"{where}: kind {fault.get('kind')!r} is not one of {', '.join(FAULT_KINDS)}"
+                )
+        return cls(dict(defaults), models, [dict(f) for f in faults])
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where} must be a table")
+    return value
+
+
+def _only(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigurationError(
+                f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+            )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario TOML file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read scenario {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"scenario {path} is not valid TOML: {exc}") from None
+    return Scenario.from_dict(data, source=str(path))

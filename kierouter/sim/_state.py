@@ -1,0 +1,345 @@
+"""The emulator's state: tasks, balance, model settings, limits, files and counters.
+
+Handlers in ``_market``/``_legacy``/``_common`` read and change it; a background loop finishes
+tasks when their emulated time comes (charging credits and firing callbacks), and every status
+read settles due tasks first so answers never lag the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import heapq
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ._catalog import CATALOG, family_of
+from ._faults import Faults
+from ._tasks import Clock, ImageJob, Task, sample_latency, unit
+from ._validation import Rejection
+
+__all__ = ["DEFAULT_RESULT_TTL", "LINK_TTL", "ModelConfig", "SimState", "Upload"]
+
+DEFAULT_RESULT_TTL = 24 * 3600.0  # Market result URLs "typically expire after 24 hours"
+LINK_TTL = 20 * 60.0  # download-url links: 20 minutes
+UPLOAD_TTL = 3 * 24 * 3600.0  # uploaded files: 3 days
+
+
+@dataclass
+class ModelConfig:
+    """Per-model (or family, or ``"*"``) behaviour; ``None`` fields inherit the broader level."""
+
+    latency: tuple[float, float] | None = None
+    fail_rate: float | None = None
+    fail_code: str | None = None
+    fail_msg: str | None = None
+    never_finish_rate: float | None = None
+    price: float | None = None
+
+    def merged(self, other: ModelConfig) -> ModelConfig:
+        """``self`` overlaid by ``other``'s set fields."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for f in fields(other):
+            value = getattr(other, f.name)
+            if value is not None:
+                values[f.name] = value
+        return ModelConfig(**values)
+
+
+@dataclass
+class Upload:
+    """An uploaded file. Strictly private."""
+
+    data: bytes
+    mime: str
+    expires: float
+
+
+class SimState:
+    """Everything the emulator knows. Strictly private to :mod:`kierouter.sim`."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        time_scale: float,
+        hmac_key: str | None,
+        credits: float,
+        create_limit: int,
+        create_window: float,
+        read_limit: float | None,
+        seed: int,
+        result_ttl: float = DEFAULT_RESULT_TTL,
+    ) -> None:
+        self.api_key = api_key
+        self.hmac_key = hmac_key
+        self.clock = Clock(time_scale)
+        self.seed = seed
+        self.faults = Faults(seed)
+        self.create_limit = create_limit
+        self.create_window = create_window
+        self.read_limit = read_limit
+        self.result_ttl = result_ttl
+        self.configs: dict[str, ModelConfig] = {}
+        self.base_url = ""
+        self.on_complete: Callable[[Task], None] | None = None
+        self._initial_credits = credits
+        self._wake = asyncio.Event()
+        self.reset(credits)
+
+    def reset(self, credits: float | None = None) -> None:
+        """Forget tasks, files, counters, faults and model settings; refill the balance."""
+        self.balance = float(self._initial_credits if credits is None else credits)
+        self._initial_credits = self.balance
+        self.reserved = 0.0
+        self.tasks: dict[str, Task] = {}
+        self.uploads: dict[str, Upload] = {}
+        self.tokens: dict[str, tuple[str, float]] = {}
+        self.images: dict[str, bytes] = {}
+        self.configs.clear()
+        self.faults.clear()
+        self._heap: list[tuple[float, str]] = []
+        self._counter = 0
+        self._creates: dict[str, collections.deque[float]] = {}
+        self._reads: dict[str, tuple[float, float]] = {}
+        self.counters: dict[str, Any] = {
+            "created": {},
+            "created_total": 0,
+            "status_reads": 0,
+            "credits_charged": 0.0,
+            "callbacks_sent": 0,
+            "callbacks_failed": 0,
+            "callback_attempts": 0,
+            "rejected": {},
+            "succeeded": 0,
+            "failed": 0,
+            "downloads": 0,
+            "uploads": 0,
+        }
+        self.callback_log: list[dict[str, Any]] = []
+        self._wake.set()
+
+    # -- settings -----------------------------------------------------------------------------
+
+    def configure(self, target: str, **settings: Any) -> ModelConfig:
+        """Set behaviour for a model id, a family or ``"*"`` (tasks created from now on)."""
+        allowed = {f.name for f in fields(ModelConfig)}
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            raise ValueError(f"unknown model setting {unknown[0]!r}; one of {sorted(allowed)}")
+        if "latency" in settings and settings["latency"] is not None:
+            p50, p90 = (float(v) for v in settings["latency"])
+            if p50 <= 0 or p90 < p50:
+                raise ValueError("latency must be (p50, p90) with 0 < p50 <= p90")
+            settings["latency"] = (p50, p90)
+        for name in ("fail_rate", "never_finish_rate"):
+            value = settings.get(name)
+            if value is not None and not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
+        if settings.get("fail_code") is not None:
+            settings["fail_code"] = str(settings["fail_code"])
+        current = self.configs.get(target, ModelConfig())
+        self.configs[target] = current.merged(ModelConfig(**settings))
+        return self.configs[target]
+
+    def config_for(self, model: str) -> ModelConfig:
+        """The effective settings of ``model``: ``"*"``, then its family, then the model."""
+        result = ModelConfig()
+        for key in ("*", family_of(model), model):
+            if key in self.configs:
+                result = result.merged(self.configs[key])
+        return result
+
+    def price_for(self, model: str, base: float) -> float:
+        """``base`` unless the model's settings override the price."""
+        override = self.config_for(model).price
+        return float(base if override is None else override)
+
+    # -- accounting and limits ----------------------------------------------------------------
+
+    def reject(self, code: int) -> None:
+        """Count one rejected request by its code."""
+        rejected = self.counters["rejected"]
+        rejected[str(code)] = rejected.get(str(code), 0) + 1
+
+    def check_create_rate(self, key: str) -> None:
+        """Raise a 429 :class:`Rejection` above ``create_limit`` creates per window (real time)."""
+        now = time.monotonic()
+        window = self._creates.setdefault(key, collections.deque())
+        while window and window[0] <= now - self.create_window:
+            window.popleft()
+        if len(window) >= self.create_limit:
+            wait = max(1, math.ceil(window[0] + self.create_window - now))
+            raise Rejection(
+                429,
+                "The frequency of your requests is too high, please try again later.",
+                http_status=429,
+            ).with_retry(wait)
+        window.append(now)
+
+    def check_read_rate(self, key: str) -> None:
+        """Raise a 429 :class:`Rejection` above ``read_limit`` status reads per second."""
+        if not self.read_limit:
+            return
+        now = time.monotonic()
+        tokens, last = self._reads.get(key, (float(self.read_limit), now))
+        tokens = min(float(self.read_limit), tokens + (now - last) * self.read_limit)
+        if tokens < 1.0:
+            self._reads[key] = (tokens, now)
+            raise Rejection(
+                429, "Too many status queries, please slow down.", http_status=429
+            ).with_retry(1)
+        self._reads[key] = (tokens - 1.0, now)
+
+    def check_balance(self, price: float) -> None:
+        """Raise 402 when the balance, less what running tasks will cost, is below ``price``."""
+        if self.balance - self.reserved < price - 1e-9:
+            raise Rejection(402, "The current credits are insufficient. Please top up.")
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def new_task_id(self) -> str:
+        """A fresh 32-hex task id, reproducible for the same seed."""
+        self._counter += 1
+        return hashlib.md5(
+            f"{self.seed}:{self._counter}".encode(), usedforsecurity=False
+        ).hexdigest()
+
+    def start_task(
+        self,
+        *,
+        api: str,
+        model: str,
+        body: dict[str, Any],
+        price: float,
+        images: Iterable[ImageJob],
+        callback_url: str | None,
+    ) -> Task:
+        """Create, count and schedule a task; its latency and outcome follow the model settings."""
+        task_id = self.new_task_id()
+        info = CATALOG.get(model)
+        config = self.config_for(model)
+        p50, p90 = config.latency or ((info.p50, info.p90) if info else (20.0, 45.0))
+        now = self.clock.now()
+        outcome = "success"
+        if unit(self.seed, task_id, "never") < (config.never_finish_rate or 0.0):
+            outcome = "never"
+        elif unit(self.seed, task_id, "fail") < (config.fail_rate or 0.0):
+            outcome = "fail"
+        task = Task(
+            id=task_id,
+            api=api,
+            model=model,
+            family=family_of(model),
+            body=body,
+            created=now,
+            duration=sample_latency(p50, p90, self.seed, task_id),
+            outcome=outcome,
+            price=price,
+            images=list(images),
+            callback_url=callback_url or None,
+        )
+        if config.fail_code:
+            task.fail_code = config.fail_code
+        if config.fail_msg:
+            task.fail_msg = config.fail_msg
+        self.tasks[task_id] = task
+        self.reserved += price
+        created = self.counters["created"]
+        created[model] = created.get(model, 0) + 1
+        self.counters["created_total"] += 1
+        if outcome != "never":
+            heapq.heappush(self._heap, (task.due, task_id))
+            self._wake.set()
+        return task
+
+    def settle(self) -> None:
+        """Finish every task whose time has come."""
+        now = self.clock.now()
+        while self._heap and self._heap[0][0] <= now:
+            _, task_id = heapq.heappop(self._heap)
+            task = self.tasks.get(task_id)
+            if task is not None and task.state == "pending":
+                self._finish(task)
+
+    def _finish(self, task: Task) -> None:
+        task.completed = task.due
+        self.reserved = max(0.0, self.reserved - task.price)
+        if task.outcome == "success":
+            task.state = "success"
+            task.charged = task.price
+            self.balance -= task.price
+            self.counters["credits_charged"] += task.price
+            self.counters["succeeded"] += 1
+            task.urls = [
+                f"{self.base_url}/files/{task.id}/{n}.png" for n in range(len(task.images))
+            ]
+        else:
+            task.state = "fail"
+            self.counters["failed"] += 1
+        if self.on_complete is not None and task.callback_url:
+            self.on_complete(task)
+
+    async def run(self) -> None:
+        """Background loop: finish tasks as emulated time reaches them."""
+        while True:
+            self._wake.clear()
+            self.settle()
+            timeout = 1.0
+            if self._heap:
+                timeout = min(timeout, self.clock.real_delay(self._heap[0][0] - self.clock.now()))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(timeout, 0.001))
+
+    def advance(self, seconds: float) -> None:
+        """Jump emulated time forward and finish what became due."""
+        self.clock.advance(seconds)
+        self.settle()
+        self._wake.set()
+
+    def set_time_scale(self, value: float) -> None:
+        """Change how fast emulated time runs."""
+        self.clock.time_scale = value
+        self._wake.set()
+
+    # -- reporting ----------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters as plain JSON-able data (the ``GET /_sim/stats`` body)."""
+        self.settle()
+        out = {
+            key: (dict(value) if isinstance(value, dict) else value)
+            for key, value in self.counters.items()
+        }
+        out["balance"] = round(self.balance, 6)
+        out["credits_charged"] = round(float(self.counters["credits_charged"]), 6)
+        out["pending"] = sum(1 for t in self.tasks.values() if t.state == "pending")
+        out["faults"] = dict(self.faults.fired)
+        out["emulated_seconds"] = round(self.clock.now(), 3)
+        return out
+
+    def task_list(self) -> list[dict[str, Any]]:
+        """One summary per task (the ``GET /_sim/tasks`` body)."""
+        self.settle()
+        now = self.clock.now()
+        return [
+            {
+                "taskId": t.id,
+                "api": t.api,
+                "model": t.model,
+                "family": t.family,
+                "state": t.phase(now),
+                "price": t.price,
+                "charged": t.charged,
+                "callBackUrl": t.callback_url,
+                "job_key": t.job_key,
+                "createTime": self.clock.epoch_ms(t.created),
+                "urls": list(t.urls),
+            }
+            for t in self.tasks.values()
+        ]
