@@ -257,9 +257,18 @@ class AmbiguousSubmissionError(KieRouterError):
     the callback URL, or by a status read once the task id is known.
     """
 
-    def __init__(self, message: str, *, model: str | None = None, job_key: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        job_key: str | None = None,
+        attempts: Sequence[Attempt] = (),
+    ):
         self.model = model
         self.job_key = job_key
+        #: The job's attempt trail when the router gave up waiting for the task to surface.
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
         super().__init__(message)
 
 

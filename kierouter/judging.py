@@ -13,7 +13,7 @@ import msgspec
 
 from ._models import ImageFile, ImageRequest, TaskStatus
 
-__all__ = ["Judge", "JudgeContext", "Verdict"]
+__all__ = ["BUILTIN_JUDGES", "BasicJudge", "Judge", "JudgeContext", "Verdict", "basic_judge"]
 
 
 class Verdict(msgspec.Struct, frozen=True):
@@ -33,3 +33,116 @@ class JudgeContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Judge = Callable[[JudgeContext], "Verdict | Awaitable[Verdict]"]
+
+
+class BasicJudge:
+    """The built-in judge: every image exists, decodes, has the requested aspect ratio, and is
+    not blank.
+
+    Args:
+        tolerance: accepted relative difference between the image's width/height and the
+            requested aspect ratio (0.03 = 3 %). Requests without a ratio (or ``auto``) skip it.
+        min_stddev: an image whose every colour channel has a standard deviation below this
+            (0–255 scale) is blank.
+        max_decode_pixels: PNGs up to this size are decoded in full for the blank check; larger
+            ones (and JPEG/WebP, which the standard library cannot decode) are checked from
+            their header and compressed size only.
+
+    Register name: ``"basic"`` (``Router(judge="basic")``).
+    """
+
+    def __init__(
+        self,
+        *,
+        tolerance: float = 0.03,
+        min_stddev: float = 2.0,
+        max_decode_pixels: int = 1_500_000,
+    ) -> None:
+        self.tolerance = tolerance
+        self.min_stddev = min_stddev
+        self.max_decode_pixels = max_decode_pixels
+
+    def __repr__(self) -> str:
+        return f"BasicJudge(tolerance={self.tolerance}, min_stddev={self.min_stddev})"
+
+    async def __call__(self, context: JudgeContext) -> Verdict:
+        import asyncio
+
+        # Decoding a PNG in pure Python takes a while: keep it off the event loop.
+        return await asyncio.to_thread(self.check, context)
+
+    def check(self, context: JudgeContext) -> Verdict:
+        """Judge synchronously (what ``__call__`` runs in a worker thread)."""
+        if not context.files:
+            if not context.status.urls:
+                return Verdict(False, "the task returned no image")
+            return Verdict(False, "no downloaded file to check")
+        for number, file in enumerate(context.files, start=1):
+            where = f"image {number}" if len(context.files) > 1 else "the image"
+            try:
+                with open(file.path, "rb") as handle:
+                    data = handle.read()
+            except OSError as exc:
+                return Verdict(False, f"{where} is missing: {exc.strerror}")
+            problem = self._problem(data, context.request.ratio)
+            if problem:
+                return Verdict(False, f"{where} {problem}")
+        return Verdict(True, "")
+
+    def _problem(self, data: bytes, ratio: float | None) -> str | None:
+        from ._images import ImageFormatError, UnsupportedImageError, decode_png, sniff
+
+        if not data:
+            return "is empty"
+        try:
+            info = sniff(data)
+        except ImageFormatError as exc:
+            return f"does not decode: {exc}"
+        if info.width <= 0 or info.height <= 0:
+            return f"has no pixels ({info.width}x{info.height})"
+        if ratio is not None:
+            actual = info.width / info.height
+            if abs(actual / ratio - 1) > self.tolerance:
+                return (
+                    f"is {info.width}x{info.height} (ratio {actual:.3f}), not the requested "
+                    f"{ratio:.3f} within {self.tolerance:.0%}"
+                )
+        pixels = info.width * info.height
+        if info.format == "png" and pixels <= self.max_decode_pixels:
+            try:
+                image = decode_png(data)
+            except UnsupportedImageError:
+                return None  # valid, but a PNG flavour we cannot decode: no pixel check
+            except ImageFormatError as exc:
+                return f"does not decode: {exc}"
+            spread = _max_channel_stddev(image.pixels, image.channels)
+            if spread < self.min_stddev:
+                return f"is blank (pixel standard deviation {spread:.2f})"
+            return None
+        # Without decoding: a blank picture compresses to almost nothing.
+        if len(data) * 2000 < pixels * 3:
+            return f"is almost certainly blank ({len(data)} bytes for {info.width}x{info.height})"
+        return None
+
+
+def _max_channel_stddev(pixels: bytes, channels: int, samples: int = 200_000) -> float:
+    colour = min(channels, 3) if channels != 2 else 1  # gray+alpha: only the gray channel
+    count = len(pixels) // channels
+    step = max(1, count // samples)
+    best = 0.0
+    for channel in range(colour):
+        values = pixels[channel::channels][::step]
+        n = len(values)
+        if n == 0:
+            continue
+        mean = sum(values) / n
+        variance = sum((v - mean) ** 2 for v in values) / n
+        best = max(best, variance**0.5)
+    return best
+
+
+#: The built-in judge with default settings.
+basic_judge = BasicJudge()
+
+#: Judges available by name without any plugin.
+BUILTIN_JUDGES: dict[str, Judge] = {"basic": basic_judge}

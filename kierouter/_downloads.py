@@ -1,0 +1,290 @@
+"""Fetch result images safely, as soon as a task succeeds.
+
+KIE's result links expire (20-minute download links; files kept for days), so a result is fetched
+in the same step that sees ``success``. Each file is streamed to a temporary file inside the output
+folder, checked (size cap, an ``image/*`` type), hashed, then renamed into place, so a crash never
+leaves a half-written image under its final name. Names come from the job key and the image index,
+sanitised so they can never leave the output folder.
+
+Only ``http``/``https`` URLs are fetched. Redirects are followed by hand, at most a few, and never
+to a private, loopback or link-local address unless ``allow_private=True`` (the emulator serves its
+images on loopback). A link that answers 403/404/410 is re-minted once through the provider's
+download-url endpoint; a result is never regenerated. Files are fetched with ``client.http``,
+which carries no API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import os
+import re
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ._errors import DownloadError, KieError, TransportError
+from ._models import ImageFile
+
+if TYPE_CHECKING:
+    import httpx
+
+    from ._transport import KieClient
+    from .provider import Provider
+
+__all__ = ["DEFAULT_MAX_BYTES", "Downloader", "image_extension", "safe_stem"]
+
+#: Largest result file accepted (a 4K PNG is well under this).
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+_EXPIRED = {403, 404, 410}
+_TYPES = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/avif": ".avif",
+    "image/bmp": ".bmp",
+    "image/tiff": ".tiff",
+}
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(text: str, *, limit: int = 120) -> str:
+    """A file-name stem made of ``[A-Za-z0-9._-]`` only, never ``.``/``..`` or hidden."""
+    stem = _UNSAFE.sub("_", text).strip("._") or "image"
+    return stem[:limit]
+
+
+def _sniff(prefix: bytes) -> str | None:
+    for magic, ctype in _MAGIC:
+        if prefix.startswith(magic):
+            return ctype
+    if prefix[:4] == b"RIFF" and prefix[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def image_extension(content_type: str) -> str:
+    """File extension for an image content type (``.img`` when unknown)."""
+    return _TYPES.get(content_type, ".img")
+
+
+def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
+
+
+async def _is_private_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    try:
+        return _blocked_ip(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        infos = await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, None), 5.0)
+    except (OSError, TimeoutError):
+        return False  # unresolvable: the fetch itself will fail with a clear error
+    for info in infos:
+        with contextlib.suppress(ValueError):
+            if _blocked_ip(ipaddress.ip_address(str(info[4][0]).split("%")[0])):
+                return True
+    return False
+
+
+class Downloader:
+    """Downloads result files for a router. Strictly private; see the module docstring."""
+
+    def __init__(
+        self,
+        client: KieClient,
+        *,
+        allow_private: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_redirects: int = 5,
+        attempts: int = 3,
+    ) -> None:
+        self.client = client
+        self.allow_private = allow_private
+        self.max_bytes = max_bytes
+        self.max_redirects = max_redirects
+        self.attempts = attempts
+        #: Counters a test or benchmark can read.
+        self.stats = {"files": 0, "bytes": 0, "reminted": 0}
+
+    def __repr__(self) -> str:
+        return f"<Downloader allow_private={self.allow_private} max_bytes={self.max_bytes}>"
+
+    async def fetch(
+        self,
+        url: str,
+        dest_dir: str | os.PathLike[str],
+        stem: str,
+        *,
+        task_id: str | None = None,
+        provider: Provider | None = None,
+    ) -> ImageFile:
+        """Download ``url`` into ``dest_dir`` as ``{safe stem}{ext}`` and return what was saved.
+
+        An expired link (403/404/410) is re-minted once through ``provider``'s download-url
+        endpoint. Raises :class:`~kierouter.DownloadError` when the file cannot be fetched safely.
+        """
+        directory = Path(dest_dir)
+        os.makedirs(directory, exist_ok=True)
+        current = url
+        reminted = False
+        failures = 0
+        while True:
+            try:
+                return await self._fetch_once(current, url, directory, safe_stem(stem))
+            except DownloadError as exc:
+                if exc.expired and not reminted and provider is not None:
+                    current = await self._remint(url, task_id, provider)
+                    reminted = True
+                    continue
+                raise
+            except _Retry as exc:
+                failures += 1
+                if failures >= self.attempts:
+                    raise DownloadError(f"could not fetch {_short(url)}: {exc}", url=url) from None
+                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
+
+    async def _remint(self, url: str, task_id: str | None, provider: Provider) -> str:
+        body = provider.download_url_body(task_id or "", url)
+        try:
+            fresh = await self.client.download_url(url, path=provider.download_url_path, body=body)
+        except (KieError, TransportError) as exc:
+            raise DownloadError(
+                f"result link expired and download-url could not re-mint it: {exc}",
+                url=url,
+                expired=True,
+            ) from None
+        self.stats["reminted"] += 1
+        return fresh
+
+    async def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DownloadError(f"refusing to fetch {_short(url)}: only http(s) URLs", url=url)
+        if not self.allow_private and await _is_private_host(parts.hostname):
+            raise DownloadError(
+                f"refusing to fetch {_short(url)}: it points to a private or loopback address "
+                "(set allow_private_downloads=True only for a local emulator)",
+                url=url,
+            )
+
+    async def _fetch_once(self, url: str, original: str, directory: Path, stem: str) -> ImageFile:
+        import httpx
+
+        current = url
+        for _ in range(self.max_redirects + 1):
+            await self._check_url(current)
+            try:
+                async with self.client.http.stream("GET", current) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location")
+                        if not location:
+                            raise DownloadError(f"redirect without Location from {_short(current)}")
+                        current = str(httpx.URL(current).join(location))
+                        continue
+                    if response.status_code in _EXPIRED:
+                        raise DownloadError(
+                            f"result link {_short(original)} answered HTTP {response.status_code}",
+                            url=original,
+                            expired=True,
+                        )
+                    if response.status_code >= 500 or response.status_code == 429:
+                        raise _Retry(f"HTTP {response.status_code}")
+                    if response.status_code != 200:
+                        raise DownloadError(
+                            f"{_short(original)} answered HTTP {response.status_code}",
+                            url=original,
+                        )
+                    return await self._save(response, original, directory, stem)
+            except httpx.HTTPError as exc:
+                raise _Retry(f"{type(exc).__name__}: {exc}") from None
+        raise DownloadError(f"too many redirects from {_short(original)}", url=original)
+
+    async def _save(
+        self, response: httpx.Response, url: str, directory: Path, stem: str
+    ) -> ImageFile:
+        length = response.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            raise DownloadError(
+                f"{_short(url)} is {int(length)} bytes, over the {self.max_bytes}-byte cap", url=url
+            )
+        declared = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        temp = directory / f".{stem}.{secrets.token_hex(4)}.part"
+        digest = hashlib.sha256()
+        size = 0
+        prefix = b""
+        try:
+            with temp.open("wb") as out:
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise DownloadError(
+                            f"{_short(url)} is over the {self.max_bytes}-byte cap", url=url
+                        )
+                    if len(prefix) < 16:
+                        prefix += chunk[: 16 - len(prefix)]
+                    digest.update(chunk)
+                    out.write(chunk)
+            if size == 0:
+                raise DownloadError(f"{_short(url)} returned an empty file", url=url)
+            content_type = self._content_type(declared, prefix, url)
+            final = directory / f"{stem}{image_extension(content_type)}"
+            # safe_stem already allows no separators; this guards future changes to it.
+            if final.parent != directory or final.name.startswith("."):
+                raise DownloadError(f"file name {final.name!r} escapes the output folder", url=url)
+            os.replace(temp, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self.stats["files"] += 1
+        self.stats["bytes"] += size
+        return ImageFile(
+            path=str(final),
+            url=url,
+            sha256=digest.hexdigest(),
+            size=size,
+            content_type=content_type,
+        )
+
+    @staticmethod
+    def _content_type(declared: str, prefix: bytes, url: str) -> str:
+        sniffed = _sniff(prefix)
+        if declared.startswith("image/"):
+            return sniffed or declared
+        # Some CDNs label images as octet-stream: accept only if the bytes are an image.
+        if declared in ("", "application/octet-stream", "binary/octet-stream") and sniffed:
+            return sniffed
+        raise DownloadError(f"{_short(url)} is {declared or 'untyped'}, not an image", url=url)
+
+
+class _Retry(Exception):
+    """A transient download failure (5xx, connection error): try again. Strictly private."""
+
+
+def _short(url: str, limit: int = 120) -> str:
+    # Presigned links carry long signatures; the start of the URL is enough to identify it.
+    return url if len(url) <= limit else url[:limit] + "…"
