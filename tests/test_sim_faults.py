@@ -131,14 +131,13 @@ async def test_faults_are_deterministic_for_a_seed() -> None:
 
 async def test_402_when_the_balance_cannot_pay() -> None:
     """Creates answer 402 once the balance (less running tasks) is below the price."""
-    async with Emulator(time_scale=1e-6, credits=10.0) as emu:
-        async with client(emu) as http:
-            first = await create(http)  # 4 credits, reserved while it runs
-            second = await create(http)
-            third = await create(http)  # 8 reserved, 2 left: refused
-            emu.advance(10_000)
-            fourth = await create(http)  # balance now 2: refused
-            credit = await http.get("/api/v1/chat/credit")
+    async with Emulator(time_scale=1e-6, credits=10.0) as emu, client(emu) as http:
+        first = await create(http)  # 4 credits, reserved while it runs
+        second = await create(http)
+        third = await create(http)  # 8 reserved, 2 left: refused
+        emu.advance(10_000)
+        fourth = await create(http)  # balance now 2: refused
+        credit = await http.get("/api/v1/chat/credit")
     assert [r.json()["code"] for r in (first, second, third, fourth)] == [200, 200, 402, 402]
     assert credit.json()["data"] == 2.0
     assert emu.stats()["rejected"]["402"] == 2
@@ -163,10 +162,9 @@ async def test_failed_tasks_cost_nothing() -> None:
 
 async def test_429_above_the_create_rate() -> None:
     """More than create_limit creates in the window get HTTP 429 with code 429 and Retry-After."""
-    async with Emulator(create_limit=3, create_window=10.0) as emu:
-        async with client(emu) as http:
-            answers = [await create(http) for _ in range(5)]
-            reads = await http.get("/api/v1/chat/credit")
+    async with Emulator(create_limit=3, create_window=10.0) as emu, client(emu) as http:
+        answers = [await create(http) for _ in range(5)]
+        reads = await http.get("/api/v1/chat/credit")
     assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
     assert answers[3].json()["code"] == 429
     assert 1 <= int(answers[3].headers["retry-after"]) <= 10
@@ -177,12 +175,11 @@ async def test_429_above_the_create_rate() -> None:
 
 async def test_status_read_limit() -> None:
     """With read_limit set, a burst of status reads above it gets 429."""
-    async with Emulator(read_limit=2) as emu:
-        async with client(emu) as http:
-            codes = [
-                (await http.get("/api/v1/jobs/recordInfo", params={"taskId": "x" * 32})).status_code
-                for _ in range(4)
-            ]
+    async with Emulator(read_limit=2) as emu, client(emu) as http:
+        codes = [
+            (await http.get("/api/v1/jobs/recordInfo", params={"taskId": "x" * 32})).status_code
+            for _ in range(4)
+        ]
     assert codes[:2] == [200, 200]
     assert 429 in codes[2:]
 
