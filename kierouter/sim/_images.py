@@ -111,7 +111,7 @@ def _to_rgba(image: DecodedImage) -> bytearray:
 def _source(data: bytes | None, key: bytes) -> DecodedImage:
     if data is not None:
         try:
-            image = decode_png(data)
+            image = decode_png(data, check_crc=False)
         except ValueError:
             pass
         else:
