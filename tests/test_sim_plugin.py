@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 import kierouter as kr
@@ -62,3 +63,20 @@ async def test_kie_client_errors_map_through(kie_client: KieClient, kie_emulator
     with pytest.raises(kr.InsufficientCreditsError):
         await run_task(kie_client, NanoBanana(), CARD, kr.ImageRequest(prompt="x"))
     assert await kie_client.credits() == 1.0
+
+
+def test_in_thread_serves_synchronous_callers() -> None:
+    """in_thread runs the emulator on a background loop; controls work from the calling thread."""
+    from kierouter.sim import in_thread
+
+    body = {"model": "google/nano-banana", "input": {"prompt": "x"}}
+    with in_thread(time_scale=1e-6) as emu:
+        emu.configure("nano-banana", latency=(10, 10))
+        headers = {"Authorization": f"Bearer {emu.api_key}"}
+        with httpx.Client(base_url=emu.base_url, headers=headers) as http:
+            task_id = http.post("/api/v1/jobs/createTask", json=body).json()["data"]["taskId"]
+            emu.advance(11)
+            state = http.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}).json()
+        stats = emu.stats()
+    assert state["data"]["state"] == "success"
+    assert stats["succeeded"] == 1 and stats["created_total"] == 1

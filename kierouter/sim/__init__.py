@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ._callbacks import sign
 from ._catalog import CATALOG
-from ._emulator import Emulator
+from ._emulator import Emulator, in_thread
 from ._faults import FAULT_KINDS, PATH_KINDS
 from ._scenario import Scenario, load_scenario
 from ._state import ModelConfig
@@ -37,6 +37,7 @@ __all__ = [
     "Emulator",
     "ModelConfig",
     "Scenario",
+    "in_thread",
     "load_scenario",
     "sign",
 ]

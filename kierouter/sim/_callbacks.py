@@ -80,7 +80,7 @@ class CallbackSender:
     async def _deliver(self, task: Task, body: dict[str, Any]) -> None:
         fault = self.state.faults.pick("callback")
         if fault is not None and fault.kind == "lost_callback":
-            self.state.counters["callbacks_lost"] = self.state.counters.get("callbacks_lost", 0) + 1
+            self.state.counters["callbacks_lost"] += 1
             return
         copies = 2 if fault is not None and fault.kind == "duplicate_callback" else 1
         for _ in range(copies):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from kierouter._http_server import Server
 
@@ -14,9 +17,10 @@ from ._app import SimApp
 from ._scenario import Scenario, load_scenario
 from ._state import DEFAULT_RESULT_TTL, ModelConfig, SimState
 
-__all__ = ["Emulator"]
+__all__ = ["Emulator", "in_thread"]
 
 _UNSET: Any = object()
+_T = TypeVar("_T")
 
 
 class Emulator:
@@ -93,6 +97,24 @@ class Emulator:
         self.app = SimApp(self.state)
         self._apply_scenario()
         self._server: Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run ``fn`` on the emulator's loop thread (controls may come from another thread)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return fn(*args, **kwargs)
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is loop:
+            return fn(*args, **kwargs)
+
+        async def call() -> _T:
+            return fn(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
 
     def _apply_scenario(self) -> None:
         for name, settings in self.scenario.models.items():
@@ -114,6 +136,7 @@ class Emulator:
             self._server = server
             self.port = server.port
             self.state.base_url = server.url
+            self._loop = asyncio.get_running_loop()
             self.app.start()
         return self
 
@@ -159,7 +182,7 @@ class Emulator:
 
     @time_scale.setter
     def time_scale(self, value: float) -> None:
-        self.state.set_time_scale(value)
+        self._call(self.state.set_time_scale, value)
 
     @property
     def balance(self) -> float:
@@ -173,7 +196,7 @@ class Emulator:
         ``credits_charged``, ``callbacks_sent``, ``callbacks_failed``, ``rejected`` (per code),
         ``balance``, plus ``succeeded``, ``failed``, ``pending``, ``downloads``, ``uploads``,
         ``callback_attempts``, ``faults`` (fired per kind) and ``emulated_seconds``."""
-        return self.state.stats()
+        return self._call(self.state.stats)
 
     def configure(
         self,
@@ -191,7 +214,8 @@ class Emulator:
         ``latency`` is (p50, p90) in emulated seconds; ``fail_rate`` and ``never_finish_rate``
         are probabilities; ``fail_code`` is the failed task's ``failCode`` (default ``"500"``).
         """
-        return self.state.configure(
+        return self._call(
+            self.state.configure,
             target,
             latency=latency,
             fail_rate=fail_rate,
@@ -204,7 +228,7 @@ class Emulator:
     def set(self, **settings: Any) -> None:
         """Change emulator-wide settings: time_scale, credits (the balance), hmac_key,
         create_limit, create_window, read_limit, result_ttl."""
-        apply_settings(self.app, settings)
+        self._call(apply_settings, self.app, settings)
 
     def inject(
         self,
@@ -220,23 +244,25 @@ class Emulator:
         ``rate`` is the chance per matching request; ``count`` caps how often it fires;
         ``seconds`` is the delay of ``slow_response`` (real seconds).
         """
-        self.state.faults.add(kind, rate=rate, count=count, paths=paths, seconds=seconds)
+        self._call(
+            self.state.faults.add, kind, rate=rate, count=count, paths=paths, seconds=seconds
+        )
 
     def clear_faults(self) -> None:
         """Remove every injected fault."""
-        self.state.faults.clear()
+        self._call(self.state.faults.clear)
 
     def advance(self, seconds: float) -> None:
         """Jump the emulated clock forward (tasks finish, links expire)."""
-        self.state.advance(seconds)
+        self._call(self.state.advance, seconds)
 
     def reset(self, credits: float | None = None) -> None:
         """Forget tasks, files, counters, faults and model settings; refill the balance."""
-        self.state.reset(credits)
+        self._call(self.state.reset, credits)
 
     def tasks(self) -> list[dict[str, Any]]:
         """One summary per task (``GET /_sim/tasks``)."""
-        return self.state.task_list()
+        return self._call(self.state.task_list)
 
     @property
     def callbacks(self) -> list[dict[str, Any]]:
@@ -253,3 +279,26 @@ class Emulator:
             self.state.settle()
             await asyncio.sleep(0.01)
         return self.state.callback_log
+
+
+@contextlib.contextmanager
+def in_thread(**options: Any) -> Iterator[Emulator]:
+    """Run an :class:`Emulator` on its own event loop in a background thread.
+
+    For synchronous code (``SyncRouter``, CLI tests): ``with in_thread(time_scale=100) as emu:``.
+    The control methods (``configure``, ``inject``, ``advance``, ``stats``, ...) are safe to call
+    from the calling thread; they run on the emulator's loop.
+    """
+    emulator = Emulator(**options)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="kierouter-sim", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(emulator.start(), loop).result(timeout=30)
+        yield emulator
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(emulator.stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
+        loop.close()

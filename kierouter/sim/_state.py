@@ -114,6 +114,7 @@ class SimState:
             "credits_charged": 0.0,
             "callbacks_sent": 0,
             "callbacks_failed": 0,
+            "callbacks_lost": 0,
             "callback_attempts": 0,
             "rejected": {},
             "succeeded": 0,
