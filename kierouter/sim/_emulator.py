@@ -33,6 +33,9 @@ class Emulator:
     ``create_limit=20`` per ``create_window=10.0`` real seconds, ``read_limit=None`` (status
     reads per second), ``seed=0`` (task ids, outcomes and faults are reproducible for a seed),
     ``result_ttl`` 24 h emulated.
+
+    Credits are charged when a task succeeds (failed tasks cost nothing); a create answers 402
+    when the balance, less the price of tasks still running, cannot pay for it.
     """
 
     def __init__(

@@ -152,7 +152,7 @@ def _store(state: SimState, data: bytes, upload_path: Any, name: Any, mime: Any)
     if not isinstance(name, str) or not name:
         ext = (mimetypes.guess_extension(mime) if isinstance(mime, str) else None) or ".bin"
         stamp = state.clock.epoch_ms()
-        name = f"{stamp}-{hashlib.sha1(data).hexdigest()[:11]}{'.png' if ext == '.png' else ext}"
+        name = f"{stamp}-{hashlib.sha1(data).hexdigest()[:11]}{ext}"
     if "/" in name or name in (".", ".."):
         raise Rejection(400, "fileName must be a plain file name")
     if not isinstance(mime, str) or not mime:

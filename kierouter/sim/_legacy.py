@@ -198,16 +198,12 @@ def record_data_flux(state: SimState, task: Task) -> dict[str, Any]:
 
 def _origin(state: SimState, task: Task) -> str:
     # a short-lived link, like Flux's 10-minute originImageUrl; minted once per task
-    key = f"origin:{task.id}"
-    cached = state.images.get(key)
-    if cached is None:
+    link = state.origin_links.get(task.id)
+    if link is None:
         assert task.completed is not None
-        link = mint_link(
-            state, task.id, 0, ttl=max(0.0, task.completed + _ORIGIN_TTL - state.clock.now())
-        )
-        cached = link.encode()
-        state.images[key] = cached
-    return cached.decode()
+        ttl = max(0.0, task.completed + _ORIGIN_TTL - state.clock.now())
+        link = state.origin_links[task.id] = mint_link(state, task.id, 0, ttl=ttl)
+    return link
 
 
 async def record_flux(state: SimState, request: Request) -> Response:

@@ -101,6 +101,7 @@ class SimState:
         self.uploads: dict[str, Upload] = {}
         self.tokens: dict[str, tuple[str, float]] = {}
         self.images: dict[str, bytes] = {}
+        self.origin_links: dict[str, str] = {}
         self.configs.clear()
         self.faults.clear()
         self._heap: list[tuple[float, str]] = []

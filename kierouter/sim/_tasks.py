@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any
 
-__all__ = ["Clock", "ImageJob", "Task", "sample_latency"]
+__all__ = ["Clock", "ImageJob", "Task", "sample_latency", "unit"]
 
 _Z90 = NormalDist().inv_cdf(0.9)
 
@@ -31,7 +31,7 @@ class Clock:
         self._real0 = time.monotonic()
         self._epoch0 = time.time()
         self._offset = 0.0
-        self._changed = asyncio.Event() if _has_loop() else None
+        self._changed = asyncio.Event()
 
     @property
     def time_scale(self) -> float:
@@ -68,26 +68,15 @@ class Clock:
         return max(0.0, emulated_seconds) / self._scale
 
     def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = asyncio.Event()
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def sleep_until(self, target: float) -> None:
         """Wait until emulated time reaches ``target`` (wakes early on :meth:`advance`)."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
         while (remaining := target - self.now()) > 0:
             changed = self._changed
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(changed.wait(), min(self.real_delay(remaining), 1.0))
-
-
-def _has_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _uniform(*parts: object) -> float:
