@@ -46,6 +46,8 @@ from ._errors import (
     BudgetExhaustedError,
     ContentPolicyError,
     DownloadError,
+    EndpointGoneError,
+    FeatureDisabledError,
     InsufficientCreditsError,
     JobFailedError,
     KieRouterError,
@@ -457,6 +459,8 @@ class Job:
             if self.ctx.cooldown.failure(card.id):
                 self.emit("failed", model=card.id, detail="model put in cooldown")
             raise _Retry(reason)
+        if isinstance(exc, FeatureDisabledError | EndpointGoneError):
+            self.ctx.cooldown.failure(card.id)  # it will not come back within this run
         # A 429 reaching here was already waited out by the client (Retry-After, several
         # tries): move to the next rung rather than pile onto the same window.
         raise _Step
