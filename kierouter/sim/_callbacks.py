@@ -107,7 +107,12 @@ class CallbackSender:
             headers["X-Webhook-Timestamp"] = stamp
             headers["X-Webhook-Signature"] = sign(self.state.hmac_key, task.id, stamp)
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            # many tasks can finish at once in a benchmark: allow a wide pool
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout,
+                follow_redirects=False,
+                limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
+            )
         self.state.counters["callback_attempts"] += 1
         entry: dict[str, Any] = {
             "taskId": task.id,
