@@ -8,6 +8,7 @@ different picture. Sizes are KIE's scaled down: the long side is 128 px at 1K (o
 from __future__ import annotations
 
 import hashlib
+import math
 
 from kierouter._images import DecodedImage, decode_png, encode_png
 
@@ -60,29 +61,37 @@ def _palette(digest: bytes) -> list[tuple[int, int, int]]:
 
 def _render(width: int, height: int, key: bytes) -> bytearray:
     digest = hashlib.sha256(key).digest()
-    (r0, g0, b0), (r1, g1, b1), (rc, gc, bc), (rs, gs, bs), _ = _palette(digest)
+    (r0, g0, b0), (r1, g1, b1), disc, (rs, gs, bs), _ = _palette(digest)
     cx = width * (0.25 + digest[16] / 510)
     cy = height * (0.25 + digest[17] / 510)
-    radius2 = (min(width, height) * (0.18 + digest[18] / 1275)) ** 2
+    radius = min(width, height) * (0.18 + digest[18] / 1275)
     period = 6 + digest[19] % 14
     slope = 1 if digest[20] % 2 else -1
+    # stripes are periodic in x + slope*y with period 3*period: one long 0/1 mask serves all rows
+    cycle = 3 * period
+    stripes = bytes(1 if (k // period) % 3 == 0 else 0 for k in range(width + cycle))
+    disc_px = bytes(disc)
     pixels = bytearray(width * height * 3)
-    pos = 0
+    stride = width * 3
     for y in range(height):
         t = y / max(1, height - 1)
         base = (int(r0 + (r1 - r0) * t), int(g0 + (g1 - g0) * t), int(b0 + (b1 - b0) * t))
-        dy2 = (y - cy) ** 2
-        for x in range(width):
-            if (x - cx) ** 2 + dy2 <= radius2:
-                px = (rc, gc, bc)
-            elif ((x + slope * y) // period) % 3 == 0:
-                px = ((base[0] + rs) >> 1, (base[1] + gs) >> 1, (base[2] + bs) >> 1)
-            else:
-                px = base
-            pixels[pos] = px[0]
-            pixels[pos + 1] = px[1]
-            pixels[pos + 2] = px[2]
-            pos += 3
+        stripe = ((base[0] + rs) >> 1, (base[1] + gs) >> 1, (base[2] + bs) >> 1)
+        offset = (slope * y) % cycle
+        mask = stripes[offset : offset + width]
+        row = bytearray(stride)
+        for c in range(3):  # each channel at C speed: translate the mask into colour values
+            table = bytearray(256)
+            table[0], table[1] = base[c], stripe[c]
+            row[c::3] = mask.translate(table)
+        dy = y - cy
+        if abs(dy) <= radius:
+            half = (radius * radius - dy * dy) ** 0.5
+            x0 = max(0, math.ceil(cx - half))
+            x1 = min(width - 1, math.floor(cx + half))
+            if x1 >= x0:
+                row[x0 * 3 : (x1 + 1) * 3] = disc_px * (x1 - x0 + 1)
+        pixels[y * stride : (y + 1) * stride] = row
     return pixels
 
 
@@ -148,15 +157,18 @@ def remove_background_png(data: bytes | None, key: bytes) -> bytes:
     """An RGBA PNG: the central ellipse of the source kept opaque, the rest fully transparent."""
     image = _source(data, key)
     width, height = image.width, image.height
-    out = bytearray(image.pixels)
+    out = bytearray(width * height * 4)  # transparent black everywhere but the subject
     cx, cy = (width - 1) / 2, (height - 1) / 2
     rx, ry = max(1.0, width * 0.35), max(1.0, height * 0.35)
     for y in range(height):
-        dy = ((y - cy) / ry) ** 2
-        for x in range(width):
-            inside = ((x - cx) / rx) ** 2 + dy <= 1.0
-            i = (y * width + x) * 4
-            out[i + 3] = 255 if inside else 0
-            if not inside:
-                out[i : i + 3] = b"\x00\x00\x00"
+        dy = (y - cy) / ry
+        if abs(dy) > 1.0:
+            continue
+        half = rx * (1.0 - dy * dy) ** 0.5
+        x0, x1 = max(0, math.ceil(cx - half)), min(width - 1, math.floor(cx + half))
+        if x1 < x0:
+            continue
+        start, end = (y * width + x0) * 4, (y * width + x1 + 1) * 4
+        out[start:end] = image.pixels[start:end]
+        out[start + 3 : end : 4] = b"\xff" * (x1 - x0 + 1)
     return encode_png(width, height, bytes(out), alpha=True)
