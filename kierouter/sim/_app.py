@@ -17,7 +17,7 @@ from kierouter._http_server import DropConnection
 from . import _admin, _files, _legacy, _market
 from ._callbacks import CallbackSender
 from ._faults import Fault
-from ._http import Request, Response, dumps, envelope
+from ._http import Request, Response, envelope
 from ._state import SimState
 from ._tasks import Task
 from ._validation import Rejection
@@ -184,8 +184,3 @@ class SimApp:
                 200, response.body[: max(1, len(response.body) // 2)] or b"{", "application/json"
             )
         return response
-
-
-def json_response(value: Any, status: int = 200) -> Response:
-    """A plain JSON answer (admin API)."""
-    return Response(status, dumps(value).encode())

@@ -23,7 +23,7 @@ from ._faults import Faults
 from ._tasks import Clock, ImageJob, Task, sample_latency, unit
 from ._validation import Rejection
 
-__all__ = ["DEFAULT_RESULT_TTL", "LINK_TTL", "ModelConfig", "SimState", "Upload"]
+__all__ = ["DEFAULT_RESULT_TTL", "LINK_TTL", "UPLOAD_TTL", "ModelConfig", "SimState", "Upload"]
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # Market result URLs "typically expire after 24 hours"
 LINK_TTL = 20 * 60.0  # download-url links: 20 minutes
