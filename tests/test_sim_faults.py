@@ -222,3 +222,15 @@ async def test_a_fast_time_scale_finishes_without_advancing() -> None:
                     break
                 await asyncio.sleep(0.01)
     assert data.json()["data"]["costTime"] == 30
+
+
+async def test_task_ids_are_reproducible_only_with_a_chosen_seed() -> None:
+    """With seed= the same ids come back run after run; without one each run has fresh ids."""
+
+    async def first_id(**options: Any) -> str:
+        async with Emulator(**options) as emu, client(emu) as http:
+            task_id: str = (await create(http)).json()["data"]["taskId"]
+            return task_id
+
+    assert await first_id(seed=5) == await first_id(seed=5)
+    assert await first_id() != await first_id()

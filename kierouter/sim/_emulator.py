@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -31,7 +32,8 @@ class Emulator:
     :class:`~kierouter.sim.Scenario` or a TOML path) when it has them, else from the defaults:
     ``api_key="sim-key"``, ``time_scale=1.0``, ``hmac_key=None``, ``credits=100000.0``,
     ``create_limit=20`` per ``create_window=10.0`` real seconds, ``read_limit=None`` (status
-    reads per second), ``seed=0`` (task ids, outcomes and faults are reproducible for a seed),
+    reads per second), ``seed=0`` (latencies, outcomes and faults follow the seed and the order
+    of creation; task ids are random per run unless a seed is given),
     ``result_ttl`` 24 h emulated.
 
     Credits are charged when a task succeeds (failed tasks cost nothing); a create answers 402
@@ -81,6 +83,7 @@ class Emulator:
         }
         settings = {**defaults, **self.scenario.defaults}
         settings.update({k: v for k, v in given.items() if v is not _UNSET})
+        explicit = set(self.scenario.defaults) | {k for k, v in given.items() if v is not _UNSET}
         from kierouter._errors import register_secret
 
         register_secret(settings["hmac_key"])
@@ -96,6 +99,7 @@ class Emulator:
             read_limit=settings["read_limit"],
             seed=int(settings["seed"]),
             result_ttl=float(settings["result_ttl"]),
+            id_salt="" if "seed" in explicit else secrets.token_hex(8),
         )
         self.app = SimApp(self.state)
         self._apply_scenario()

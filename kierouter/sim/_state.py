@@ -75,11 +75,15 @@ class SimState:
         read_limit: float | None,
         seed: int,
         result_ttl: float = DEFAULT_RESULT_TTL,
+        id_salt: str = "",
     ) -> None:
         self.api_key = api_key
         self.hmac_key = hmac_key
         self.clock = Clock(time_scale)
         self.seed = seed
+        # task ids differ between emulator runs unless a seed was chosen, so a journal from an
+        # earlier run never finds someone else's task under its old id
+        self.id_salt = id_salt
         self.faults = Faults(seed)
         self.create_limit = create_limit
         self.create_window = create_window
@@ -206,11 +210,10 @@ class SimState:
     # -- tasks --------------------------------------------------------------------------------
 
     def new_task_id(self) -> str:
-        """A fresh 32-hex task id, reproducible for the same seed."""
+        """A fresh 32-hex task id (reproducible when the salt is empty)."""
         self._counter += 1
-        return hashlib.md5(
-            f"{self.seed}:{self._counter}".encode(), usedforsecurity=False
-        ).hexdigest()
+        text = f"{self.seed}:{self.id_salt}:{self._counter}"
+        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
     def start_task(
         self,
@@ -229,9 +232,11 @@ class SimState:
         p50, p90 = config.latency or ((info.p50, info.p90) if info else (20.0, 45.0))
         now = self.clock.now()
         outcome = "success"
-        if unit(self.seed, task_id, "never") < (config.never_finish_rate or 0.0):
+        # latency and outcome follow the seed and the creation order, not the (salted) id
+        draw = (self.seed, self._counter)
+        if unit(*draw, "never") < (config.never_finish_rate or 0.0):
             outcome = "never"
-        elif unit(self.seed, task_id, "fail") < (config.fail_rate or 0.0):
+        elif unit(*draw, "fail") < (config.fail_rate or 0.0):
             outcome = "fail"
         task = Task(
             id=task_id,
@@ -240,7 +245,7 @@ class SimState:
             family=family_of(model),
             body=body,
             created=now,
-            duration=sample_latency(p50, p90, self.seed, task_id),
+            duration=sample_latency(p50, p90, *draw),
             outcome=outcome,
             price=price,
             images=list(images),
