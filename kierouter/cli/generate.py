@@ -53,6 +53,16 @@ def add_parser(sub: Any) -> None:
         default=20.0,
         help="with --sim: emulated seconds per real second (default 20)",
     )
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="receive KIE's callbacks on this address instead of polling (with --public-url)",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where KIE reaches --listen (HMAC key from $KIE_WEBHOOK_HMAC_KEY, if set)",
+    )
     p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -128,6 +138,14 @@ async def _generate(args: argparse.Namespace) -> Result:
         "judge": args.judge,
     }
     if not args.sim:
+        if args.listen or args.public_url:
+            import os
+
+            options["webhook"] = WebhookConfig(
+                public_url=args.public_url,
+                listen=args.listen,
+                hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+            )
         async with Router(**options) as router:
             return await router.generate(request, job_key=args.job_key)
     from kierouter.sim import Emulator
@@ -169,8 +187,11 @@ def _print_human(result: Result) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one job; print the result."""
+    from pathlib import Path
+
     from kierouter._errors import KieRouterError
 
+    args.out = str(Path(args.out).resolve())  # absolute paths in the output, whatever the cwd
     try:
         result = asyncio.run(_generate(args))
     except KieRouterError as exc:
