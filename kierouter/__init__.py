@@ -63,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     # judging
     "Verdict": ".judging",
     "JudgeContext": ".judging",
+    "BasicJudge": ".judging",
     # policy
     "Policy": ".policy",
     "Constraints": ".policy",
@@ -75,6 +76,9 @@ _EXPORTS: dict[str, str] = {
     "Router": "._router",
     "SyncRouter": "._router",
     "TaskHandle": "._router",
+    "PollConfig": "._router",
+    "WebhookConfig": "._router",
+    "WebhookReceiver": ".webhooks",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -119,12 +123,13 @@ if TYPE_CHECKING:
         TaskStatus,
     )
     from ._plugins import PluginRecord, Registry, load_registry
-    from ._router import Router, SyncRouter, TaskHandle
+    from ._router import PollConfig, Router, SyncRouter, TaskHandle, WebhookConfig
     from ._transport import KieClient
     from .hookspecs import hookimpl
-    from .judging import JudgeContext, Verdict
+    from .judging import BasicJudge, JudgeContext, Verdict
     from .policy import Budget, Constraints, Objective, Plan, Policy, explain, plan
     from .provider import MarketProvider, PreparedCall, Provider
+    from .webhooks import WebhookReceiver
 
 
 def __getattr__(name: str) -> Any:
