@@ -180,11 +180,14 @@ class Completion:
         start = time.monotonic()
         if waiter is not None:
             next_poll = start + card.latency_p90 * cfg.webhook_fallback * self.scale
+            # However late the fallback, look at least once before the task's deadline.
+            next_poll = min(next_poll, max(start, deadline - cfg.min_interval * self.scale))
         else:
             first = card.latency_p50 if cfg.first is None else cfg.first
             next_poll = start + first * self.scale
         interval = max(cfg.min_interval, (card.latency_p90 - card.latency_p50) / 2)
         not_found = 0
+        last_look = False  # one read at the deadline before giving up
         while True:
             now = time.monotonic()
             hinted = False
@@ -195,9 +198,11 @@ class Completion:
             now = time.monotonic()
             polling = not hinted
             if polling and now >= deadline:
-                raise TaskTimeoutError(
-                    f"{card.id} task did not finish within its deadline", task_id=task_id
-                )
+                if last_look or task_id is None:
+                    raise TaskTimeoutError(
+                        f"{card.id} task did not finish within its deadline", task_id=task_id
+                    )
+                last_look = True
             if hinted:
                 assert waiter is not None
                 hint_ids = [h.task_id for h in waiter.take()]

@@ -498,11 +498,15 @@ def _apply_config_pricing(registry: Registry, config: Any) -> None:
 
 def _policy_engine() -> Any:
     # The policy engine (plan, resolve_policy, apply_policy_options, OutcomeStats) is built in
-    # parallel with the router; reaching it through the module keeps this file type-clean either
-    # way. Strictly private.
+    # parallel with the router; until kierouter.policy has plan(), a minimal ladder planner
+    # stands in so that a router still runs. Strictly private.
     from . import policy
 
-    return policy
+    if hasattr(policy, "plan"):
+        return policy
+    from . import _ladder
+
+    return _ladder
 
 
 def _new_outcome_stats() -> Any:
