@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,12 +167,14 @@ class Completion:
         waiter: CallbackWaiter | None = None,
         emit: Emit | None = None,
         on_task_id: Callable[[str], None] | None = None,
+        ignore: Collection[str] = (),
     ) -> TaskStatus:
         """Wait until the task is final, or raise :class:`~kierouter.TaskTimeoutError`.
 
         ``deadline`` is a ``time.monotonic()`` instant. ``task_id`` may be ``None`` when the
         create's answer was lost: then only a callback (carrying the job key) can name the task,
-        and ``on_task_id`` is called with the id it names.
+        and ``on_task_id`` is called with the id it names. Callbacks naming a task in ``ignore``
+        (an earlier attempt of the same job, finishing late) are skipped.
         """
         if task_id is None and waiter is None:
             raise TaskTimeoutError("no task id and no callback to learn it from")
@@ -205,7 +207,9 @@ class Completion:
                 last_look = True
             if hinted:
                 assert waiter is not None
-                hint_ids = [h.task_id for h in waiter.take()]
+                hint_ids = [h.task_id for h in waiter.take() if h.task_id not in ignore]
+                if not hint_ids:
+                    continue
                 if task_id is None:
                     task_id = hint_ids[0]
                     if on_task_id is not None:

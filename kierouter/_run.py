@@ -509,6 +509,7 @@ class Job:
                 deadline=deadline,
                 waiter=self.waiter,
                 emit=self.ctx.events.emit,
+                ignore={a.task_id for a in self.attempts if a.task_id},
             )
         except TaskTimeoutError as exc:
             if ambiguous:
