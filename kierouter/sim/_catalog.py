@@ -64,6 +64,8 @@ CATALOG: dict[str, ModelInfo] = {
         # recorded, not in the card table: estimated prices
         _m("gpt-image-2-text-to-image", "gpt-image", 6, 55, 90, r2K=10, r4K=16),
         _m("gpt-image-2-image-to-image", "gpt-image", 6, 48, 90, r2K=10, r4K=16),
+        # not recorded; the plugin-author tutorial (docs/plugins/tutorial.md) targets it
+        _m("gpt-image/1.5-text-to-image", "gpt-image", 4, 40, 90, r4K=16),
         _m("grok-imagine/text-to-image", "grok-imagine", 4, 13, 30),
         _m("grok-imagine/image-to-image", "grok-imagine", 4, 60, 90),
         _m("wan/2-7-image", "wan", 5, 13, 30),

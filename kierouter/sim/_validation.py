@@ -262,6 +262,12 @@ MARKET_FIELDS: dict[str, dict[str, F]] = {
     "recraft/crisp-upscale": {"image": F("url", required=True)},
     "gpt-image-2-text-to-image": _GPT2,
     "gpt-image-2-image-to-image": {**_GPT2, "input_urls": F("urls", required=True, max_items=16)},
+    # docs list the id; client code shows quality (required) medium|high and three ratios
+    "gpt-image/1.5-text-to-image": {
+        **_prompt(3000),
+        "aspect_ratio": F("str", choices=("1:1", "2:3", "3:2")),
+        "quality": F("str", required=True, choices=("medium", "high")),
+    },
     "grok-imagine/text-to-image": {**_prompt(5000), "aspect_ratio": F("str", choices=_GROK_RATIOS)},
     "grok-imagine/image-to-image": {
         **_prompt(5000),
