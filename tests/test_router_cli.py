@@ -23,15 +23,18 @@ from kierouter.webhooks import WebhookReceiver, sign
 CLI = [sys.executable, "-m", "kierouter.cli"]
 
 
-def _models_installed() -> bool:
+SEEDREAM = "bytedance/seedream-v4-text-to-image"
+
+
+def _installed_models() -> set[str]:
     from kierouter._plugins import load_registry
 
-    return bool(load_registry().cards)
+    return set(load_registry().cards)
 
 
 #: The commands below load plugins from entry points, as a user's install does.
 needs_plugins = pytest.mark.skipif(
-    not _models_installed(), reason="no installed plugin registers a model yet"
+    SEEDREAM not in _installed_models(), reason="the Seedream plugin registers no model yet"
 )
 
 
@@ -112,11 +115,11 @@ async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_
         created = await http.post(
             "/api/v1/jobs/createTask",
             headers={"Authorization": f"Bearer {emu.api_key}"},
-            json={"model": "google/nano-banana", "input": {"prompt": "a fox"}},
+            json={"model": SEEDREAM, "input": {"prompt": "a fox", "image_size": "square"}},
         )
     task_id = created.json()["data"]["taskId"]
     code, out, err = await _arun(
-        "status", task_id, "--model", "google/nano-banana", "--sim", "--base-url", emu.base_url,
+        "status", task_id, "--model", SEEDREAM, "--sim", "--base-url", emu.base_url,
         "--json", "--download", str(tmp_path),
     )  # fmt: skip
     assert code == 0, err

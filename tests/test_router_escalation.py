@@ -14,14 +14,16 @@ from kierouter import ImageRequest, ModelCard, Pricing, Verdict
 from kierouter._router import PollConfig, Router
 from kierouter._transport import KieClient
 from kierouter.judging import JudgeContext
-from kierouter.policy import Budget, Policy
+from kierouter.policy import Budget, Constraints, Policy
 from kierouter.provider import MarketProvider, snap_aspect_ratio
 from kierouter.sim import Emulator
 
 SCALE = 200.0
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 NANO = "google/nano-banana"
-BUDGET_LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"))
+#: Exactly two rungs, one model each, whatever else the plugins register.
+TWO = Constraints(allow=(SEEDREAM, NANO))
+BUDGET_LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"), constraints=TWO)
 
 
 def _plugins() -> list[Any]:
@@ -167,7 +169,12 @@ async def test_budget_exhausted_lists_the_attempts(
     emu: Emulator, make_router: Callable[..., Router]
 ) -> None:
     """With max_attempts=1, a rejected first image stops the job with BudgetExhaustedError."""
-    tight = Policy(name="tight", ladder=("seedream", "nano-banana"), budget=Budget(max_attempts=1))
+    tight = Policy(
+        name="tight",
+        ladder=("seedream", "nano-banana"),
+        constraints=TWO,
+        budget=Budget(max_attempts=1),
+    )
     router = make_router(judge=lambda context: Verdict(False, "not good enough"))
     with pytest.raises(kr.BudgetExhaustedError) as info:
         await router.generate("a red fox", policy=tight)
@@ -181,7 +188,12 @@ async def test_credit_budget_skips_steps_that_do_not_fit(
     emu: Emulator, make_router: Callable[..., Router]
 ) -> None:
     """max_credits=5: after a rejected 3.5-credit image, the 4-credit rung no longer fits."""
-    capped = Policy(name="capped", ladder=("seedream", "nano-banana"), budget=Budget(max_credits=5))
+    capped = Policy(
+        name="capped",
+        ladder=("seedream", "nano-banana"),
+        constraints=TWO,
+        budget=Budget(max_credits=5),
+    )
     router = make_router(judge=lambda context: Verdict(False, "no"))
     with pytest.raises(kr.BudgetExhaustedError) as info:
         await router.generate("a red fox", policy=capped)
@@ -265,7 +277,12 @@ async def test_transient_create_errors_retry_the_same_model(
 async def test_retries_share_the_budget(emu: Emulator, make_router: Callable[..., Router]) -> None:
     """Retries draw on the same max_attempts as escalations: 2 attempts, then the job stops."""
     emu.inject("http_500", paths="create")
-    two = Policy(name="two", ladder=("seedream", "nano-banana"), budget=Budget(max_attempts=2))
+    two = Policy(
+        name="two",
+        ladder=("seedream", "nano-banana"),
+        constraints=TWO,
+        budget=Budget(max_attempts=2),
+    )
     router = make_router()
     with pytest.raises(kr.BudgetExhaustedError) as info:
         await router.generate("a red fox", policy=two)
@@ -278,7 +295,9 @@ async def test_content_policy_stop_or_escalate(
 ) -> None:
     """A flagged prompt stops the job under on_content_policy='stop' and escalates otherwise."""
     emu.configure("seedream", fail_rate=1.0, fail_code=400, fail_msg="content policy violation")
-    stop = Policy(name="stop", ladder=("seedream", "nano-banana"), on_content_policy="stop")
+    stop = Policy(
+        name="stop", ladder=("seedream", "nano-banana"), constraints=TWO, on_content_policy="stop"
+    )
     router = make_router()
     with pytest.raises(kr.JobFailedError, match="content policy"):
         await router.generate("a red fox", policy=stop)

@@ -15,13 +15,15 @@ import kierouter as kr
 from kierouter import ImageRequest, ModelCard, Pricing
 from kierouter._router import PollConfig, Router, SyncRouter
 from kierouter._transport import KieClient
-from kierouter.policy import Policy
+from kierouter.policy import Constraints, Policy
 from kierouter.provider import MarketProvider, snap_aspect_ratio
 from kierouter.sim import Emulator, in_thread
 
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 NANO = "google/nano-banana"
-LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"))
+#: Exactly two rungs, one model each, whatever else the plugins register.
+TWO = Constraints(allow=(SEEDREAM, NANO))
+LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"), constraints=TWO)
 
 
 def _plugins() -> list[Any]:

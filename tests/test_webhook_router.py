@@ -15,7 +15,7 @@ from kierouter import ImageRequest, ModelCard, Pricing
 from kierouter._http_server import serve
 from kierouter._router import PollConfig, Router, WebhookConfig
 from kierouter._transport import KieClient
-from kierouter.policy import Policy
+from kierouter.policy import Constraints, Policy
 from kierouter.provider import MarketProvider, snap_aspect_ratio
 from kierouter.sim import Emulator
 from kierouter.webhooks import sign
@@ -24,7 +24,9 @@ SCALE = 200.0
 HMAC_KEY = "whsec-router-test-0123456789"
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 NANO = "google/nano-banana"
-LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"))
+#: Exactly two rungs, one model each, whatever else the plugins register.
+TWO = Constraints(allow=(SEEDREAM, NANO))
+LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"), constraints=TWO)
 
 
 def _plugins() -> list[Any]:
