@@ -84,52 +84,65 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
-    from ._errors import (
-        AmbiguousSubmissionError,
-        AuthError,
-        BudgetExhaustedError,
-        ConfigurationError,
-        ContentPolicyError,
-        DownloadError,
-        EndpointGoneError,
-        FeatureDisabledError,
-        GenerationFailedError,
-        InsufficientCreditsError,
-        JobFailedError,
-        KeyLimitError,
-        KieError,
-        KieRouterError,
-        KieValidationError,
-        MaintenanceError,
-        MalformedResponseError,
-        NotFoundError,
-        PluginError,
-        RateLimitedError,
-        ServerError,
-        TaskTimeoutError,
-        TransportError,
-        ValidationError,
-    )
-    from ._models import (
-        Adaptation,
-        Attempt,
-        Capabilities,
-        Event,
-        ImageFile,
-        ImageRequest,
-        ModelCard,
-        Pricing,
-        Result,
-        TaskStatus,
-    )
-    from ._plugins import PluginRecord, Registry, load_registry
-    from ._router import PollConfig, Router, SyncRouter, TaskHandle, WebhookConfig
-    from ._transport import KieClient
-    from .hookspecs import hookimpl
-    from .judging import BasicJudge, JudgeContext, Verdict
-    from .policy import Budget, Constraints, Objective, Plan, Policy, explain, plan
-    from .provider import MarketProvider, PreparedCall, Provider
-    from .webhooks import WebhookReceiver
+    # "X as X" marks each name as re-exported for type checkers (mypy --strict in plugins)
+    from ._errors import AmbiguousSubmissionError as AmbiguousSubmissionError
+    from ._errors import AuthError as AuthError
+    from ._errors import BudgetExhaustedError as BudgetExhaustedError
+    from ._errors import ConfigurationError as ConfigurationError
+    from ._errors import ContentPolicyError as ContentPolicyError
+    from ._errors import DownloadError as DownloadError
+    from ._errors import EndpointGoneError as EndpointGoneError
+    from ._errors import FeatureDisabledError as FeatureDisabledError
+    from ._errors import GenerationFailedError as GenerationFailedError
+    from ._errors import InsufficientCreditsError as InsufficientCreditsError
+    from ._errors import JobFailedError as JobFailedError
+    from ._errors import KeyLimitError as KeyLimitError
+    from ._errors import KieError as KieError
+    from ._errors import KieRouterError as KieRouterError
+    from ._errors import KieValidationError as KieValidationError
+    from ._errors import MaintenanceError as MaintenanceError
+    from ._errors import MalformedResponseError as MalformedResponseError
+    from ._errors import NotFoundError as NotFoundError
+    from ._errors import PluginError as PluginError
+    from ._errors import RateLimitedError as RateLimitedError
+    from ._errors import ServerError as ServerError
+    from ._errors import TaskTimeoutError as TaskTimeoutError
+    from ._errors import TransportError as TransportError
+    from ._errors import ValidationError as ValidationError
+    from ._models import Adaptation as Adaptation
+    from ._models import Attempt as Attempt
+    from ._models import Capabilities as Capabilities
+    from ._models import Event as Event
+    from ._models import ImageFile as ImageFile
+    from ._models import ImageRequest as ImageRequest
+    from ._models import ModelCard as ModelCard
+    from ._models import Pricing as Pricing
+    from ._models import Result as Result
+    from ._models import TaskStatus as TaskStatus
+    from ._plugins import PluginRecord as PluginRecord
+    from ._plugins import Registry as Registry
+    from ._plugins import load_registry as load_registry
+    from ._router import PollConfig as PollConfig
+    from ._router import Router as Router
+    from ._router import SyncRouter as SyncRouter
+    from ._router import TaskHandle as TaskHandle
+    from ._router import WebhookConfig as WebhookConfig
+    from ._transport import KieClient as KieClient
+    from .hookspecs import hookimpl as hookimpl
+    from .judging import BasicJudge as BasicJudge
+    from .judging import JudgeContext as JudgeContext
+    from .judging import Verdict as Verdict
+    from .policy import Budget as Budget
+    from .policy import Constraints as Constraints
+    from .policy import Objective as Objective
+    from .policy import Plan as Plan
+    from .policy import Policy as Policy
+    from .policy import explain as explain
+    from .policy import plan as plan
+    from .provider import MarketProvider as MarketProvider
+    from .provider import PreparedCall as PreparedCall
+    from .provider import Provider as Provider
+    from .webhooks import WebhookReceiver as WebhookReceiver
 
 
 def __getattr__(name: str) -> Any:
