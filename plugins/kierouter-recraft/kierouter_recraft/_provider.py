@@ -1,0 +1,78 @@
+"""Translate a canonical :class:`~kierouter.ImageRequest` into a Recraft Market ``input``.
+
+Both models take one field (KIE-API.md §8): ``image``, a single URL string. There is no scale
+factor, no prompt, no ratio: ``{"model": "recraft/crisp-upscale", "input": {"image": "https://…"}}``.
+Canonical fields the models cannot use are reported as adaptations, never sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kierouter._errors import ValidationError
+from kierouter._models import Adaptation, ImageRequest, ModelCard
+from kierouter.provider import MarketProvider
+
+from ._cards import CRISP_UPSCALE, REMOVE_BACKGROUND
+
+__all__ = ["RecraftProvider"]
+
+_OTHER = {REMOVE_BACKGROUND.id: CRISP_UPSCALE.id, CRISP_UPSCALE.id: REMOVE_BACKGROUND.id}
+
+
+class RecraftProvider(MarketProvider):
+    """The Market provider of ``recraft/remove-background`` and ``recraft/crisp-upscale``."""
+
+    def build_input(
+        self, card: ModelCard, request: ImageRequest, *, seed: int | None
+    ) -> tuple[dict[str, Any], list[Adaptation], bool]:
+        """Return ``({"image": url}, adaptations, False)``; raise ValidationError early."""
+        _check_request(card, request)
+        adaptations = [
+            Adaptation(name, value, None, reason)
+            for name, value, reason in (
+                (
+                    "prompt",
+                    request.prompt if request.prompt.strip() else None,
+                    "Recraft takes no prompt",
+                ),
+                ("aspect_ratio", request.aspect_ratio, "the output keeps the input's shape"),
+                ("resolution", request.resolution, _resolution_reason(card)),
+                ("negative_prompt", request.negative_prompt, "Recraft takes no prompt"),
+            )
+            if value
+        ]
+        return {"image": request.images[0]}, adaptations, False
+
+
+def _resolution_reason(card: ModelCard) -> str:
+    if card.id == CRISP_UPSCALE.id:
+        return "crisp-upscale has no scale or resolution parameter; the model picks the factor"
+    return "the output keeps the input's size"
+
+
+def _check_request(card: ModelCard, request: ImageRequest) -> None:
+    """Refuse what this model cannot do, naming the field and what it allows."""
+    for scope in (card.family, card.id):
+        for key in request.options.get(scope, {}):
+            raise ValidationError(
+                f"options.{key}", f"{card.id} takes no options", allowed=(), model=card.id
+            )
+    kind = request.kind
+    if kind not in card.task_kinds:
+        hint = (
+            f"{card.id} cannot {kind}; use {_OTHER[card.id]}"
+            if kind in ("remove-background", "upscale")
+            else f"{card.id} cannot {kind}; Recraft only removes backgrounds and upscales"
+        )
+        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
+    # ImageRequest.validate() already demands exactly one image for these task kinds
+    if request.mask is not None:
+        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
+    if request.count != 1:
+        raise ValidationError(
+            "count",
+            f"{request.count} images; {card.id} returns one image a task",
+            allowed=(1,),
+            model=card.id,
+        )
