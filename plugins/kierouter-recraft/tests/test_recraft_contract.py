@@ -11,10 +11,13 @@ from typing import Any
 import kierouter_recraft
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kierouter_recraft import CARDS, RecraftProvider
 
-from kierouter import ImageRequest, ModelCard, load_registry
+from kierouter import ImageRequest, ModelCard, ValidationError, load_registry
 from kierouter.provider import MARKET_CREATE_PATH
+from kierouter.sim._validation import validate_market
 
 DOCUMENTED: dict[str, Any] = json.loads(
     (Path(__file__).parent / "fixtures" / "recraft-documented.json").read_text()
@@ -117,3 +120,30 @@ def test_registers_through_the_hook() -> None:
         assert isinstance(registry.provider(model), RecraftProvider)
         card = registry.card(model)
         assert msgspec.json.decode(msgspec.json.encode(card), type=ModelCard) == card
+
+
+@pytest.mark.parametrize("model", [c.id for c in CARDS])
+@settings(max_examples=200, deadline=None)
+@given(
+    request=st.builds(
+        ImageRequest,
+        prompt=st.sampled_from(("", "remove it")),
+        task=st.sampled_from((None, "generate", "edit", "remove-background", "upscale")),
+        aspect_ratio=st.sampled_from((None, "1:1", "16:9")),
+        resolution=st.sampled_from((None, "2K")),
+        count=st.sampled_from((1, 1, 2)),
+        images=st.sampled_from((0, 1, 1, 1, 2)).map(
+            lambda n: tuple(f"https://e.x/{i}.png" for i in range(n))
+        ),
+    )
+)
+def test_every_body_sent_is_one_kie_accepts(model: str, request: ImageRequest) -> None:
+    """Whatever the canonical request, the plugin either refuses it with ValidationError or sends
+    exactly {"image": <the one URL>}, which KIE's documented rules accept."""
+    try:
+        prepared = PROVIDER.prepare(BY_ID[model], request)
+    except ValidationError:
+        return
+    validate_market(prepared.body)
+    assert prepared.body == {"model": model, "input": {"image": request.images[0]}}
+    assert request.kind == KIND[model]

@@ -11,10 +11,14 @@ from typing import Any
 import kierouter_seedream
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kierouter_seedream import CARDS, SeedreamProvider
 
-from kierouter import Adaptation, ImageRequest, ModelCard, load_registry
+from kierouter import Adaptation, ImageRequest, ModelCard, ValidationError, load_registry
+from kierouter._models import ASPECT_RATIOS
 from kierouter.provider import MARKET_CREATE_PATH, PreparedCall
+from kierouter.sim._validation import validate_market
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROVIDER = SeedreamProvider()
@@ -308,3 +312,35 @@ def test_registers_through_the_hook() -> None:
         assert isinstance(registry.provider(model), SeedreamProvider)
         card = registry.card(model)
         assert msgspec.json.decode(msgspec.json.encode(card), type=ModelCard) == card
+
+
+REQUESTS = st.builds(
+    ImageRequest,
+    prompt=st.sampled_from(("a red fox", "a red fox", "", "ab", "x" * 3001, "y" * 5001))
+    | st.text(max_size=9),
+    aspect_ratio=st.sampled_from((None, *ASPECT_RATIOS, "7:3")),
+    resolution=st.sampled_from((None, "1K", "2K", "4K")),
+    count=st.sampled_from((1, 1, 1, 1, 2, 6, 7)),
+    seed=st.none() | st.integers(0, 2**31 - 1),
+    images=st.sampled_from((0, 0, 0, 1, 1, 2, 10, 11, 14, 15)).map(
+        lambda n: tuple(f"https://e.x/{i}.png" for i in range(n))
+    ),
+    negative_prompt=st.none() | st.just("blurry"),
+)
+
+
+@pytest.mark.parametrize("model", [c.id for c in CARDS])
+@settings(max_examples=300, deadline=None)
+@given(request=REQUESTS)
+def test_every_body_sent_is_one_kie_accepts(model: str, request: ImageRequest) -> None:
+    """Whatever the canonical request, the plugin either refuses it with ValidationError or builds
+    a body that passes KIE's documented field rules (as the emulator enforces them)."""
+    try:
+        prepared = _prepare(model, request, seed=request.seed)
+    except ValidationError:
+        return
+    validate_market(prepared.body)
+    fields = prepared.body["input"]
+    assert fields["prompt"] == request.prompt
+    assert fields.get("image_urls", []) == list(request.images)
+    assert (prepared.seed is not None) == ("seed" in fields)
