@@ -11,12 +11,10 @@ import httpx
 import pytest
 
 import kierouter as kr
-from kierouter import ImageRequest, ModelCard, Pricing
 from kierouter._http_server import serve
 from kierouter._router import PollConfig, Router, WebhookConfig
 from kierouter._transport import KieClient
 from kierouter.policy import Constraints, Policy
-from kierouter.provider import MarketProvider, snap_aspect_ratio
 from kierouter.sim import Emulator
 from kierouter.webhooks import sign
 
@@ -30,55 +28,11 @@ LADDER = Policy(name="two-rungs", ladder=("seedream", "nano-banana"), constraint
 
 
 def _plugins() -> list[Any]:
-    """The real Seedream and Nano Banana plugins; stand-ins speaking the same Market API while
-    those packages do not register models yet."""
+    """The real Seedream and Nano Banana plugins, registered in-process."""
     import kierouter_nano_banana
     import kierouter_seedream
 
-    real = [kierouter_seedream, kierouter_nano_banana]
-    if all(hasattr(module, "kierouter_register_models") for module in real):
-        return real
-    return [_StandIns()]
-
-
-_V4_SIZES = {
-    "1:1": "square_hd", "4:3": "landscape_4_3", "3:4": "portrait_4_3", "3:2": "landscape_3_2",
-    "2:3": "portrait_3_2", "16:9": "landscape_16_9", "9:16": "portrait_16_9",
-}  # fmt: skip
-
-
-class _SeedreamV4(MarketProvider):
-    def build_input(self, card: ModelCard, request: ImageRequest, *, seed: int | None) -> Any:
-        ratio, change = snap_aspect_ratio(request.aspect_ratio, _V4_SIZES, default="1:1")
-        fields: dict[str, Any] = {"prompt": request.prompt, "image_size": _V4_SIZES[ratio]}
-        if seed is not None:
-            fields["seed"] = seed
-        return fields, [change] if change else [], seed is not None
-
-
-class _Nano(MarketProvider):
-    def build_input(self, card: ModelCard, request: ImageRequest, *, seed: int | None) -> Any:
-        ratio, change = snap_aspect_ratio(request.aspect_ratio, tuple(_V4_SIZES), default="1:1")
-        fields = {"prompt": request.prompt, "aspect_ratio": ratio, "output_format": "png"}
-        return fields, [change] if change else [], False
-
-
-class _StandIns:
-    name = "router-test-stand-ins"
-
-    @kr.hookimpl
-    def kierouter_register_models(self, register: Any) -> None:
-        common: dict[str, Any] = {"task_kinds": ("generate",), "quality": 7.5}
-        register(
-            ModelCard(id=SEEDREAM, family="seedream", pricing=Pricing(credits=3.5),
-                      latency_p50=20, latency_p90=45, success_rate=0.9, **common),
-            _SeedreamV4(),
-        )  # fmt: skip
-        register(
-            ModelCard(id=NANO, family="nano-banana", pricing=Pricing(credits=4),
-                      latency_p50=15, latency_p90=30, success_rate=0.92, **common),
-            _Nano(),
-        )  # fmt: skip
+    return [kierouter_seedream, kierouter_nano_banana]
 
 
 @pytest.fixture
