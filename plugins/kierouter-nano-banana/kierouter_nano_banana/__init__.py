@@ -12,7 +12,8 @@ Registers ``google/nano-banana``, ``google/nano-banana-edit``, ``nano-banana-pro
 
 from __future__ import annotations
 
-from kierouter.hookspecs import RegisterModel, hookimpl
+from kierouter import hookimpl
+from kierouter.hookspecs import RegisterModel
 
 from ._cards import CARDS
 from ._provider import MODEL_OPTIONS, NanoBananaProvider

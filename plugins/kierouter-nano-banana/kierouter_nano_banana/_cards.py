@@ -8,7 +8,7 @@ of the user's configuration.
 
 from __future__ import annotations
 
-from kierouter._models import Capabilities, ModelCard, Pricing
+from kierouter import Capabilities, ModelCard, Pricing
 
 __all__ = [
     "CARDS",

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kierouter._errors import ValidationError
-from kierouter._models import Adaptation, ImageRequest, ModelCard
-from kierouter.provider import MarketProvider, check_choice, check_max_len, snap_aspect_ratio
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
+from kierouter.provider import check_choice, check_max_len, snap_aspect_ratio
 
 from ._cards import NANO_BANANA, NANO_BANANA_2, NANO_BANANA_EDIT, NANO_BANANA_PRO
 

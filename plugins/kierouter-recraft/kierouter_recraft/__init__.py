@@ -13,7 +13,8 @@ Registers ``recraft/remove-background`` and ``recraft/crisp-upscale`` with one
 
 from __future__ import annotations
 
-from kierouter.hookspecs import RegisterModel, hookimpl
+from kierouter import hookimpl
+from kierouter.hookspecs import RegisterModel
 
 from ._cards import CARDS
 from ._provider import RecraftProvider

@@ -6,7 +6,7 @@ upscale 2–4); override them from the ``[prices]`` table of the user's configur
 
 from __future__ import annotations
 
-from kierouter._models import Capabilities, ModelCard, Pricing
+from kierouter import Capabilities, ModelCard, Pricing
 
 __all__ = ["CARDS", "CRISP_UPSCALE", "REMOVE_BACKGROUND"]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kierouter._errors import ValidationError
-from kierouter._models import Adaptation, ImageRequest, ModelCard
-from kierouter.provider import MarketProvider
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
 
 from ._cards import CRISP_UPSCALE, REMOVE_BACKGROUND
 

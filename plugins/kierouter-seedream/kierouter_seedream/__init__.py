@@ -12,7 +12,8 @@ Installed, it is found through the ``kierouter`` entry point ``seedream``; in-pr
 
 from __future__ import annotations
 
-from kierouter.hookspecs import RegisterModel, hookimpl
+from kierouter import hookimpl
+from kierouter.hookspecs import RegisterModel
 
 from ._cards import CARDS
 from ._provider import MODEL_OPTIONS, SeedreamProvider

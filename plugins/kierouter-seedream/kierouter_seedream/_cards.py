@@ -7,7 +7,7 @@ configuration. Latencies for 5 Lite follow the recorded traffic (46 s and 112 s 
 
 from __future__ import annotations
 
-from kierouter._models import Capabilities, ModelCard, Pricing
+from kierouter import Capabilities, ModelCard, Pricing
 
 __all__ = [
     "CARDS",
