@@ -14,7 +14,7 @@ import pytest
 from kierouter.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 _CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.S | re.M)
 
 
