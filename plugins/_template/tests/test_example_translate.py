@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from kierouter import ImageRequest, ValidationError
+from kierouter import ImageRequest, ValidationError, load_registry
 
+import kierouter_example
 from kierouter_example import CARD, WanProvider
 
 provider = WanProvider()
@@ -83,3 +84,10 @@ def test_invalid_requests_name_the_field(request_: ImageRequest, field: str) -> 
     with pytest.raises(ValidationError) as caught:
         provider.prepare(CARD, request_)
     assert caught.value.field == field
+
+
+def test_the_registry_has_the_model() -> None:
+    """The hook registers the card under the plugin's name."""
+    registry = load_registry([kierouter_example], entry_points=False)
+    assert registry.plugins[0].ok
+    assert registry.card("wan/2-7-image").plugin == "kierouter_example"
