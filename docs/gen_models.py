@@ -61,7 +61,8 @@ def _code_list(values: Iterable[object]) -> str:
 def _price(card: ModelCard) -> str:
     pricing = card.pricing
     unit = "task" if pricing.per_task else "image"
-    text = f"{_num(pricing.credits)} credits per {unit} (≈ {_usd(pricing.credits)})"
+    plural = "" if pricing.credits == 1 else "s"
+    text = f"{_num(pricing.credits)} credit{plural} per {unit} (≈ {_usd(pricing.credits)})"
     if pricing.per_task and pricing.images_per_task > 1:
         text += f"; a task returns {pricing.images_per_task} images"
     tiers = [f"{k}: {_num(v)}" for k, v in pricing.by_resolution.items()]

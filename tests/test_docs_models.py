@@ -37,7 +37,7 @@ def test_every_shipped_card_has_its_section() -> None:
     for card in registry.cards.values():
         page = (MODELS / f"{card.plugin}.md").read_text("utf-8")
         assert f"| model id | `{card.id}` |" in page
-        assert f"{card.pricing.credits:g} credits per" in page
+        assert f"| price | {card.pricing.credits:g} credit" in page
 
 
 def test_every_family_page_is_in_the_nav() -> None:
