@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,21 +11,6 @@ import kierouter as kr
 from kierouter.sim import Emulator, Scenario, load_scenario
 
 BODY = {"model": "seedream/4.5-text-to-image", "input": {"prompt": "x", "quality": "basic"}}
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """An emulator whose clock moves only when advanced."""
-    async with Emulator(time_scale=1e-6) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with the emulator's key (the admin API needs none)."""
-    headers = {"Authorization": f"Bearer {emu.api_key}"}
-    async with httpx.AsyncClient(base_url=emu.base_url, headers=headers) as client:
-        yield client
 
 
 async def test_admin_api_drives_the_emulator(emu: Emulator, http: httpx.AsyncClient) -> None:

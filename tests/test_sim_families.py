@@ -4,28 +4,12 @@ answers for unknown or missing task ids on every record endpoint."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from kierouter.sim import Emulator
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """An emulator whose clock moves only when advanced."""
-    async with Emulator(time_scale=1e-6) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    """A client with the emulator's key."""
-    headers = {"Authorization": f"Bearer {emu.api_key}"}
-    async with httpx.AsyncClient(base_url=emu.base_url, headers=headers) as client:
-        yield client
 
 
 async def run(
