@@ -22,7 +22,13 @@ from typing import Any
 
 import msgspec
 
-from ._errors import MalformedResponseError, NotFoundError, ValidationError
+from ._errors import (
+    KieError,
+    KieRouterError,
+    MalformedResponseError,
+    NotFoundError,
+    ValidationError,
+)
 from ._models import Adaptation, ImageRequest, ModelCard, TaskStatus, _ratio_value
 
 __all__ = [
@@ -107,6 +113,17 @@ class Provider(abc.ABC):
     def download_url_body(self, task_id: str, url: str) -> dict[str, str]:
         """Body of the call that re-mints an expired result link."""
         return {"url": url}
+
+    def map_error(self, exc: KieError) -> KieRouterError:
+        """Refine an error KIE returned for this family; the default returns ``exc`` unchanged.
+
+        The router applies it to errors from creates, status reads and to failed tasks before it
+        decides what to do next (retry, escalate, stop), so a family can say what a code means
+        for it: e.g. Midjourney maps a 404 on create to :class:`~kierouter.EndpointGoneError`.
+        Return ``exc`` itself when there is nothing to refine. It must not raise: an exception
+        raised here is ignored and the original error is used.
+        """
+        return exc
 
 
 def model_options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
