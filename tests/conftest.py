@@ -23,3 +23,26 @@ async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {emu.api_key}"}
     async with httpx.AsyncClient(base_url=emu.base_url, headers=headers) as client:
         yield client
+
+
+def _load_reliability() -> object:
+    """tests/reliability_report.py: the ``reliability`` fixture and the report it writes."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "kierouter_tests_reliability"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).with_name("reliability_report.py")
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+# Attack and fault tests record their counts with this fixture (see reliability_report.py).
+reliability = _load_reliability().reliability  # type: ignore[attr-defined]
+pytest_sessionfinish = _load_reliability().pytest_sessionfinish  # type: ignore[attr-defined]
