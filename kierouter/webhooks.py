@@ -328,8 +328,8 @@ class WebhookReceiver:
         if raw is None:
             return 413, "body too large"
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError):  # nesting deep enough to exhaust the stack
             return 400, "body is not JSON"
         task_id = callback_task_id(body)
         if task_id is None:
@@ -371,6 +371,11 @@ class WebhookReceiver:
             self.on_callback(job_key, task_id, body)
         except Exception as exc:
             log.warning("on_callback raised %s: %s", type(exc).__name__, redact(str(exc)))
+
+
+def _no_constant(name: str) -> Any:
+    """Refuse ``NaN``/``Infinity``: not JSON, and they break number fields further on."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _path(scope: Scope) -> str:
