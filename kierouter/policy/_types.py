@@ -39,7 +39,10 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """Hard limits: a model that breaks one is dropped from the plan, with the reason.
 
     ``allow``/``deny`` hold model ids or family names. ``require`` lists strengths a model must
-    have (``text``, ``chinese``, ...). ``max_credits`` is per image; ``max_latency`` is p50 seconds.
+    have (``text``, ``chinese``, ...) or capabilities it must offer (``seed``,
+    ``negative_prompt``, ``mask``). ``language`` is the prompt's ISO code (``None``: the request's
+    own ``language`` or the script of its prompt). ``max_credits`` is per image; ``max_latency``
+    is p50 seconds.
     """
 
     task_kinds: tuple[TaskKind, ...] = ()
@@ -85,6 +88,10 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     objective alone, ``expected-cost`` orders to minimise expected credits subject to the floor.
     ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
     merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
+    ``options_by_intent`` adds options when the request shows an intent
+    (``{"anime": {"midjourney": {"version": "niji6"}}}``). ``infer`` (the ``auto`` policy) plans
+    like the built-in mode matching the request's intent (text, chinese, utility, 4k), with this
+    policy's own constraints, budget, preferences and step cap on top.
     ``on_content_policy`` decides whether a flagged prompt stops the job or escalates.
     """
 
@@ -99,6 +106,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     options: dict[str, dict[str, object]] = {}
     on_content_policy: Literal["stop", "escalate"] = "escalate"
     max_steps: int = 4
+    options_by_intent: dict[str, dict[str, dict[str, object]]] = {}
+    infer: bool = False
 
 
 class PlanStep(msgspec.Struct, frozen=True, kw_only=True):

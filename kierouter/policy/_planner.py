@@ -1,0 +1,532 @@
+"""The planner: request + model cards + policy → ranked :class:`~kierouter.policy.Plan`.
+
+Planning makes no network call and is cheap enough to run for every job (well under 50 µs for
+a 30-model catalogue): what depends only on the policy and the cards (task kinds, allow/deny,
+required strengths, quality and latency floors, ladder rungs) is compiled once and cached per
+(policy, cards) pair; per request only the request's own needs (reference images, mask, count,
+resolution, aspect ratio, prompt length, language, price) are checked, and only the kept
+models are ranked.
+
+Steps, in order:
+
+1. **Intent** (:func:`~kierouter.policy.infer_intent`): task kind plus ``text``, ``chinese``,
+   ``4k``, ``anime``. A policy with ``infer=True`` (``auto``) then plans like the built-in mode
+   for that intent (``utility``, ``text``, ``chinese``; ``4k`` adds ``require=("4k",)``), with
+   its own constraints merged on top (the stricter limit wins).
+2. **Hard constraints** drop models, each with a reason: the request's task kind, the policy's
+   ``task_kinds``, ``allow``/``deny`` (ids or families), ``require`` (strengths or capabilities),
+   ``min_quality``, ``max_latency``, the ladder (for the ``ladder`` and ``expected-cost``
+   orderings), then what the request needs: reference images, mask, count, resolution, aspect
+   ratio orientation, prompt length, prompt language, ``max_credits`` per image.
+3. **Order**: ``ladder`` takes rung by rung one model per rung (the objective's best; inside a
+   rung with alternatives the intent decides: text → GPT-4o image, edit → Flux Kontext), then a
+   second pass over the rungs, and so on; ``objective`` ranks every kept model;
+   ``expected-cost`` takes the ladder's models and sorts them by cᵢ/pᵢ (minimal E[credits] for
+   that set). ``prefer``-ed models go first; at most ``max_steps`` are kept.
+4. **Numbers**: each step's credits, p50 latency, quality, success probability (the card's, or
+   learned from outcomes when ``stats`` is given), and the plan's E[credits], P(success) and
+   worst case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kierouter._models import ImageRequest, ModelCard
+
+from ._builtin import AUTO_MODES, RUNG_PREFERENCE
+from ._expected import cost_ratio
+from ._intent import infer_intent, prompt_language
+from ._learning import OutcomeStats
+from ._types import Constraints, Dropped, Plan, PlanStep, Policy
+
+__all__ = ["apply_policy_options", "effective_policy", "merge_constraints", "plan"]
+
+_CAPABILITY_NAMES = ("seed", "negative_prompt", "mask")
+
+
+def _orientation(ratio: str) -> str | None:
+    left, sep, right = ratio.partition(":")
+    if not sep:
+        return None
+    try:
+        w, h = float(left), float(right)
+    except ValueError:
+        return None
+    if w <= 0 or h <= 0:
+        return None
+    return "square" if w == h else ("landscape" if w > h else "portrait")
+
+
+class _Card:
+    """What planning needs from one card, precomputed. Strictly private."""
+
+    __slots__ = (
+        "any_language",
+        "card",
+        "family",
+        "id",
+        "kinds",
+        "languages",
+        "mask",
+        "max_images",
+        "max_prompt",
+        "max_refs",
+        "negative_prompt",
+        "orientations",
+        "p50",
+        "p_card",
+        "quality",
+        "resolutions",
+        "seed",
+        "traits",
+        "unit",
+    )
+
+    def __init__(self, card: ModelCard) -> None:
+        caps = card.capabilities
+        pricing = card.pricing
+        self.card = card
+        self.id = card.id
+        self.family = card.family
+        self.kinds = frozenset(card.task_kinds)
+        self.traits = frozenset(
+            (*card.strengths, *(n for n in _CAPABILITY_NAMES if getattr(caps, n)))
+        )
+        self.languages = frozenset(card.languages)
+        self.any_language = "*" in self.languages
+        self.quality = card.quality
+        self.p50 = card.latency_p50
+        self.p_card = card.success_rate
+        self.max_refs = caps.max_reference_images
+        self.max_images = caps.max_images
+        self.max_prompt = caps.max_prompt_chars
+        self.resolutions = frozenset(caps.resolutions)
+        self.seed = caps.seed
+        self.negative_prompt = caps.negative_prompt
+        self.mask = caps.mask
+        if "auto" in caps.aspect_ratios:
+            self.orientations: frozenset[str] | None = None
+        else:
+            self.orientations = frozenset(
+                o for o in (_orientation(r) for r in caps.aspect_ratios) if o is not None
+            )
+        simple = not pricing.by_resolution and not pricing.by_speed and not pricing.per_task
+        self.unit: float | None = pricing.credits if simple else None
+
+    def credits(self, request: ImageRequest) -> float:
+        unit = self.unit
+        return unit * request.count if unit is not None else self.card.credits_for(request)
+
+
+_CARD_CACHE: dict[int, _Card] = {}
+
+
+def _card_info(card: ModelCard) -> _Card:
+    info = _CARD_CACHE.get(id(card))
+    if info is None or info.card is not card:
+        if len(_CARD_CACHE) > 4096:
+            _CARD_CACHE.clear()
+        info = _CARD_CACHE[id(card)] = _Card(card)
+    return info
+
+
+class _Compiled:
+    """A policy compiled against one catalogue. Strictly private."""
+
+    __slots__ = ("by_kind", "cards", "policy", "rungs")
+
+    def __init__(self, policy: Policy, cards: tuple[ModelCard, ...]) -> None:
+        self.policy = policy
+        self.cards = cards
+        self.rungs = tuple(tuple(r.split("|")) for r in policy.ladder)
+        #: kind -> (candidates as (info, rung index), static drops)
+        self.by_kind: dict[str, tuple[list[tuple[_Card, int]], list[Dropped]]] = {}
+
+    def for_kind(self, kind: str) -> tuple[list[tuple[_Card, int]], list[Dropped]]:
+        found = self.by_kind.get(kind)
+        if found is None:
+            found = self.by_kind[kind] = self._compile(kind)
+        return found
+
+    def _rung(self, info: _Card) -> int:
+        for index, names in enumerate(self.rungs):
+            if info.family in names or info.id in names:
+                return index
+        return -1
+
+    def _compile(self, kind: str) -> tuple[list[tuple[_Card, int]], list[Dropped]]:
+        policy = self.policy
+        limits = policy.constraints
+        allow, deny, require = set(limits.allow), set(limits.deny), limits.require
+        use_ladder = policy.ordering != "objective"
+        kept: list[tuple[_Card, int]] = []
+        dropped: list[Dropped] = []
+        for card in self.cards:
+            info = _card_info(card)
+            rung = self._rung(info)
+            reason = None
+            if kind not in info.kinds:
+                reason = f"does not do {kind} (does {', '.join(card.task_kinds)})"
+            elif limits.task_kinds and kind not in limits.task_kinds:
+                reason = (
+                    f"policy {policy.name!r} takes only {', '.join(limits.task_kinds)} requests"
+                )
+            elif allow and info.id not in allow and info.family not in allow:
+                reason = "not in the policy's allow list"
+            elif info.id in deny or info.family in deny:
+                reason = "in the policy's deny list"
+            elif missing := [r for r in require if r not in info.traits]:
+                reason = f"lacks {', '.join(missing)} (the policy requires it)"
+            elif limits.min_quality is not None and info.quality < limits.min_quality:
+                reason = f"quality {info.quality:g} is below the floor {limits.min_quality:g}"
+            elif limits.max_latency is not None and info.p50 > limits.max_latency:
+                reason = f"p50 latency {info.p50:g} s is over the {limits.max_latency:g} s limit"
+            elif use_ladder and rung < 0:
+                reason = f"family {info.family!r} is not on the ladder {'/'.join(policy.ladder)}"
+            if reason is None:
+                kept.append((info, rung))
+            else:
+                dropped.append(Dropped(model=info.id, reason=reason))
+        return kept, dropped
+
+
+_COMPILED: dict[tuple[int, int], _Compiled] = {}
+
+
+def _compiled(policy: Policy, cards: dict[str, ModelCard]) -> _Compiled:
+    key = (id(policy), id(cards))
+    found = _COMPILED.get(key)
+    values = tuple(cards.values())
+    if found is None or found.policy is not policy or found.cards != values:
+        if len(_COMPILED) > 256:
+            _COMPILED.clear()
+        found = _COMPILED[key] = _Compiled(policy, values)
+    return found
+
+
+# -- auto ------------------------------------------------------------------------------------
+
+
+def merge_constraints(base: Constraints, extra: Constraints) -> Constraints:
+    """Both sets of limits at once: the stricter of each wins.
+
+    ``require``, ``deny`` and ``task_kinds`` combine; ``allow`` is ``extra``'s when it has one;
+    ``language`` is ``extra``'s when set.
+    """
+
+    def lowest(a: float | None, b: float | None) -> float | None:
+        return a if b is None else b if a is None else min(a, b)
+
+    def highest(a: float | None, b: float | None) -> float | None:
+        return a if b is None else b if a is None else max(a, b)
+
+    kinds = base.task_kinds
+    if extra.task_kinds:
+        kinds = tuple(k for k in kinds if k in extra.task_kinds) if kinds else extra.task_kinds
+    return Constraints(
+        task_kinds=kinds,
+        require=tuple(dict.fromkeys((*base.require, *extra.require))),
+        language=extra.language or base.language,
+        max_credits=lowest(base.max_credits, extra.max_credits),
+        min_quality=highest(base.min_quality, extra.min_quality),
+        max_latency=lowest(base.max_latency, extra.max_latency),
+        allow=extra.allow or base.allow,
+        deny=tuple(dict.fromkeys((*base.deny, *extra.deny))),
+    )
+
+
+_EFFECTIVE: dict[tuple[int, str], tuple[Policy, Policy]] = {}
+
+
+def effective_policy(policy: Policy, intent: tuple[str, ...]) -> Policy:
+    """The policy actually planned: ``policy`` itself, or for ``infer=True`` its intent's mode.
+
+    The mode (e.g. the built-in ``text``) gives the ladder, objective and ordering; ``policy``
+    keeps its name, budget, preferences, options and step cap, and its constraints are merged
+    with the mode's (the stricter wins).
+    """
+    if not policy.infer:
+        return policy
+    tag = ""
+    mode: Policy | None = None
+    for candidate, candidate_mode in AUTO_MODES:
+        if candidate in intent:
+            tag, mode = candidate, candidate_mode
+            break
+    if not tag:
+        return policy
+    key = (id(policy), tag)
+    found = _EFFECTIVE.get(key)
+    if found is not None and found[0] is policy:
+        return found[1]
+    if mode is None:  # 4k: same ladder, models that render 4K
+        constraints = merge_constraints(policy.constraints, Constraints(require=(tag,)))
+        result = Policy(
+            name=policy.name,
+            description=policy.description,
+            constraints=constraints,
+            objective=policy.objective,
+            ladder=policy.ladder,
+            ordering=policy.ordering,
+            budget=policy.budget,
+            prefer=policy.prefer,
+            options=policy.options,
+            on_content_policy=policy.on_content_policy,
+            max_steps=policy.max_steps,
+            options_by_intent=policy.options_by_intent,
+        )
+    else:
+        result = Policy(
+            name=policy.name,
+            description=policy.description,
+            constraints=merge_constraints(mode.constraints, policy.constraints),
+            objective=mode.objective,
+            ladder=mode.ladder,
+            ordering=mode.ordering,
+            budget=policy.budget,
+            prefer=policy.prefer,
+            options=policy.options,
+            on_content_policy=policy.on_content_policy,
+            max_steps=policy.max_steps,
+            options_by_intent=policy.options_by_intent,
+        )
+    if len(_EFFECTIVE) > 256:
+        _EFFECTIVE.clear()
+    _EFFECTIVE[key] = (policy, result)
+    return result
+
+
+def apply_policy_options(request: ImageRequest, policy: Policy) -> ImageRequest:
+    """Merge the policy's default model options (and those for the request's intent) under the
+    request's own options; the request wins on conflicts."""
+    layers: list[dict[str, dict[str, Any]]] = []
+    if policy.options:
+        layers.append(policy.options)
+    if policy.options_by_intent:
+        intent = infer_intent(request)
+        layers.extend(policy.options_by_intent[t] for t in intent if t in policy.options_by_intent)
+    if not layers:
+        return request
+    merged: dict[str, dict[str, Any]] = {}
+    for layer in (*layers, request.options):
+        for key, values in layer.items():
+            merged[key] = {**merged.get(key, {}), **values}
+    if merged == request.options:
+        return request
+    import msgspec
+
+    return msgspec.structs.replace(request, options=merged)
+
+
+# -- planning ----------------------------------------------------------------------------------
+
+
+def _request_drop(
+    info: _Card, request: ImageRequest, n_refs: int, orientation: str | None, language: str | None
+) -> str | None:
+    if n_refs > info.max_refs:
+        return f"takes at most {info.max_refs} reference image(s), the request has {n_refs}"
+    if request.mask is not None and not info.mask:
+        return "cannot take a mask"
+    if request.count > info.max_images:
+        return f"returns at most {info.max_images} image(s) a task, not {request.count}"
+    resolution = request.resolution
+    if resolution is not None and info.resolutions and resolution not in info.resolutions:
+        return f"cannot render {resolution} (renders {', '.join(sorted(info.resolutions))})"
+    orientations = info.orientations
+    if orientation is not None and orientations is not None and orientation not in orientations:
+        return f"renders no {orientation} aspect ratio like {request.aspect_ratio}"
+    if len(request.prompt) > info.max_prompt:
+        return f"takes prompts of at most {info.max_prompt} characters"
+    if language is not None and not info.any_language and language not in info.languages:
+        return f"does not understand {language} prompts (understands {', '.join(info.languages)})"
+    return None
+
+
+def _objective_keys(
+    policy: Policy, kept: list[tuple[_Card, int, float]]
+) -> dict[str, tuple[Any, ...]]:
+    by = policy.objective.by
+    if by == "speed":
+        return {i.id: (i.p50, c, -i.quality, i.id) for i, _, c in kept}
+    if by == "quality":
+        return {i.id: (-i.quality, c, i.p50, i.id) for i, _, c in kept}
+    if by == "weighted":
+        o = policy.objective
+        if o.cost or o.speed or o.quality:
+            top_c = max((c for _, _, c in kept), default=1.0) or 1.0
+            top_l = max((i.p50 for i, _, _ in kept), default=1.0) or 1.0
+            return {
+                i.id: (
+                    -(
+                        o.cost * (1 - c / top_c)
+                        + o.speed * (1 - i.p50 / top_l)
+                        + o.quality * i.quality / 10
+                    ),
+                    c,
+                    i.id,
+                )
+                for i, _, c in kept
+            }
+    return {i.id: (c, i.p50, -i.quality, i.id) for i, _, c in kept}
+
+
+_OBJECTIVE_WORDS = {
+    "cost": "cheapest",
+    "speed": "fastest",
+    "quality": "best quality",
+    "weighted": "best weighted score",
+}
+
+
+def plan(
+    request: ImageRequest,
+    cards: dict[str, ModelCard],
+    policy: Policy,
+    stats: OutcomeStats | None = None,
+) -> Plan:
+    """The ranked plan for ``request`` over ``cards`` under ``policy``; no network call.
+
+    ``stats`` (an :class:`OutcomeStats`) replaces the cards' success rates by learned ones.
+    Every model of ``cards`` is either a step or in ``dropped`` with its reason.
+    """
+    intent = infer_intent(request)
+    active = effective_policy(policy, intent) if policy.infer else policy
+    compiled = _compiled(active, cards)
+    kind = request.kind
+    candidates, static_dropped = compiled.for_kind(kind)
+    dropped = list(static_dropped)
+
+    limits = active.constraints
+    language = limits.language or request.language or prompt_language(request.prompt)
+    if language is not None:
+        language = language.lower()
+        if language.startswith("zh"):
+            language = "zh"
+    n_refs = len(request.images) if kind in ("generate", "edit") else 0
+    orientation = _orientation(request.aspect_ratio) if request.aspect_ratio else None
+    cap = limits.max_credits
+    count = request.count
+    kept: list[tuple[_Card, int, float]] = []
+    for info, rung in candidates:
+        reason = _request_drop(info, request, n_refs, orientation, language)
+        if reason is None:
+            credits = info.credits(request)
+            if cap is not None and credits / count > cap:
+                reason = f"costs {credits / count:g} credits an image, over the cap of {cap:g}"
+            else:
+                kept.append((info, rung, credits))
+                continue
+        dropped.append(Dropped(model=info.id, reason=reason))
+
+    keys = _objective_keys(active, kept)
+    ordering = active.ordering
+    why: dict[str, str] = {}
+    word = _OBJECTIVE_WORDS[active.objective.by]
+    if ordering == "objective":
+        ranked = sorted(kept, key=lambda k: keys[k[0].id])
+        for n, (info, _, _) in enumerate(ranked, 1):
+            why[info.id] = f"#{n} {word} of the eligible models"
+    else:
+        preferred: tuple[str, ...] = ()
+        reason_tag = ""
+        for tag, families in RUNG_PREFERENCE:
+            if tag in intent:
+                preferred, reason_tag = families, tag
+                break
+        rungs: dict[int, list[tuple[_Card, int, float]]] = {}
+        for entry in kept:
+            rungs.setdefault(entry[1], []).append(entry)
+        groups = []
+        for index in sorted(rungs):
+            group = rungs[index]
+            if len(group) > 1:
+                group.sort(key=lambda k: (k[0].family not in preferred, keys[k[0].id]))
+            groups.append(group)
+        ranked = []
+        depth = 0
+        while len(ranked) < len(kept):
+            for group in groups:
+                if depth < len(group):
+                    entry = group[depth]
+                    ranked.append(entry)
+                    info = entry[0]
+                    rung_name = active.ladder[entry[1]]
+                    lead = "first" if depth == 0 else f"#{depth + 1}"
+                    note = (
+                        f"; {info.family} goes first in this rung for {reason_tag}"
+                        if depth == 0 and info.family in preferred and "|" in rung_name
+                        else ""
+                    )
+                    why[info.id] = f"ladder rung {rung_name!r}, {lead} ({word}){note}"
+            depth += 1
+    if active.prefer:
+        order = {m: n for n, m in enumerate(active.prefer)}
+        front = sorted((e for e in ranked if e[0].id in order), key=lambda e: order[e[0].id])
+        if front:
+            for info, _, _ in front:
+                why[info.id] = "preferred by the policy; " + why[info.id]
+            ranked = front + [e for e in ranked if e[0].id not in order]
+
+    max_steps = max(active.max_steps, 0)
+    if len(ranked) > max_steps:
+        for info, _, _ in ranked[max_steps:]:
+            dropped.append(Dropped(model=info.id, reason=f"beyond max_steps ({max_steps})"))
+        ranked = ranked[:max_steps]
+
+    probs: list[tuple[float, str]] = []
+    for info, _, _ in ranked:
+        if stats is not None:
+            p, n, tag = stats.estimate(info.id, info.p_card, intent)
+            note = (
+                f"; p {p:.2f} learned from {n} outcomes ({tag}), card {info.p_card:.2f}"
+                if n
+                else ""
+            )
+            probs.append((p, note))
+        else:
+            probs.append((info.p_card, ""))
+    if ordering == "expected-cost" and len(ranked) > 1:
+        paired = sorted(
+            zip(ranked, probs, strict=True),
+            key=lambda e: (cost_ratio(e[0][2], e[1][0]), e[0][0].id),
+        )
+        ranked = [e[0] for e in paired]
+        probs = [e[1] for e in paired]
+        for info, _, _ in ranked:
+            why[info.id] = f"{why[info.id]}; ordered by credits/p for the least expected cost"
+
+    steps = []
+    expected = 0.0
+    miss = 1.0
+    worst = 0.0
+    for (info, _, credits), (p, note) in zip(ranked, probs, strict=True):
+        extra = ""
+        if request.seed is not None and not info.seed:
+            extra += "; ignores the seed"
+        if request.negative_prompt and not info.negative_prompt:
+            extra += "; ignores the negative prompt"
+        steps.append(
+            PlanStep(
+                model=info.id,
+                family=info.family,
+                credits=credits,
+                latency_p50=info.p50,
+                quality=info.quality,
+                p_success=p,
+                reason=why[info.id] + note + extra,
+            )
+        )
+        expected += credits * miss
+        miss *= 1.0 - p
+        worst += credits
+    return Plan(
+        policy=policy.name,
+        steps=tuple(steps),
+        dropped=tuple(dropped),
+        expected_credits=expected,
+        p_success=1.0 - miss if steps else 0.0,
+        intent=intent,
+        worst_case_credits=worst,
+    )
