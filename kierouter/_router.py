@@ -494,16 +494,10 @@ def _apply_config_pricing(registry: Registry, config: Any) -> None:
 
 
 def _policy_engine() -> Any:
-    # The policy engine (plan, resolve_policy, apply_policy_options, OutcomeStats) is built in
-    # parallel with the router; until kierouter.policy has plan(), a minimal ladder planner
-    # stands in so that a router still runs. Strictly private.
+    # Imported on first use: kierouter.policy stays out of `import kierouter`'s path.
     from . import policy
 
-    if hasattr(policy, "plan"):
-        return policy
-    from . import _ladder
-
-    return _ladder
+    return policy
 
 
 def _new_outcome_stats() -> Any:

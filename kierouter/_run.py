@@ -149,14 +149,17 @@ class RunContext:
         self.halted = exc
         self.halted_at = time.monotonic()
 
-    def observe(self, model: str, ok: bool) -> None:
-        """Feed an outcome to the policy engine's learned success rates, if it has them."""
+    def observe(self, model: str, ok: bool, intent: Sequence[str] = ()) -> None:
+        """Feed an outcome (per model and intent) to the policy engine's learned success rates."""
         if self.stats is None:
             return
         record = getattr(self.stats, "record", None)
         if callable(record):
             with contextlib.suppress(Exception):
-                record(model, ok)
+                if intent:
+                    record(model, ok, intent)
+                else:
+                    record(model, ok)
 
 
 class _Step(Exception):
@@ -523,7 +526,7 @@ class Job:
                 ) from None
             await record("timeout", str(exc))
             self.ctx.cooldown.failure(card.id)
-            self.ctx.observe(card.id, False)
+            self.ctx.observe(card.id, False, self.plan.intent)
             self.emit("failed", model=card.id, task_id=task_id, detail=str(exc))
             raise _Step from None
         except (AuthError, InsufficientCreditsError) as exc:
@@ -544,7 +547,7 @@ class Job:
             reason += f": {status.fail_message or status.raw_state or 'no reason given'}"
             await record("failed", reason)
             self.ctx.cooldown.failure(card.id)
-            self.ctx.observe(card.id, False)
+            self.ctx.observe(card.id, False, self.plan.intent)
             self.emit("failed", model=card.id, task_id=task_id, detail=reason)
             if isinstance(error, ContentPolicyError):
                 self._content_policy(card, error)
@@ -597,7 +600,7 @@ class Job:
                 self.emit("judged", model=card.id, task_id=status.task_id, detail=detail)
                 if not verdict.accepted:
                     await record("rejected", verdict.reason or "rejected by judge", credits)
-                    self.ctx.observe(card.id, False)
+                    self.ctx.observe(card.id, False, self.plan.intent)
                     for file in files:
                         with contextlib.suppress(FileNotFoundError):
                             os.unlink(file.path)
@@ -607,7 +610,7 @@ class Job:
                 shutil.rmtree(scratch, ignore_errors=True)
                 files = ()
         await record("success", note, credits)
-        self.ctx.observe(card.id, True)
+        self.ctx.observe(card.id, True, self.plan.intent)
         result = Result(
             served_model=card.id,
             attempts=tuple(self.attempts),
