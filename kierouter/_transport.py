@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -52,10 +53,16 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+            seconds = parsed.timestamp() - time.time()
+        except (ValueError, TypeError, IndexError, OverflowError):
+            return None  # an unreadable Retry-After is ignored, not a crash
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
 
 
 def unwrap(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
