@@ -1,0 +1,169 @@
+"""GPT-4o image against the KIE emulator over real HTTP: generate (1, 2 and 4 variants), edit
+with five references and a mask, the size really reaching the model, the callback KIE posts,
+the 4o download-url endpoint, and failed tasks mapped to a failed status with KIE's code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import kierouter_gpt4o_image
+import pytest
+from kierouter_gpt4o_image import GPT4O_IMAGE, Gpt4oImageProvider
+
+from kierouter import ImageRequest, Router
+from kierouter._http_server import Server
+from kierouter._transport import KieClient
+from kierouter.sim import Emulator
+from kierouter.testing import run_task
+
+pytest_plugins = ["kierouter.testing"]
+
+IMG = "https://static.aiquickdraw.com/tools/example/1764851484363_ScV1s2aq.webp"
+PROVIDER = Gpt4oImageProvider()
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+@pytest.mark.parametrize("count", [1, 2, 4])
+async def test_generate(kie_emulator: Emulator, kie_client: KieClient, count: int) -> None:
+    """A text-to-image task succeeds with nVariants distinct emulator-served URLs."""
+    request = ImageRequest(prompt="a poster that says GRAND OPENING", count=count)
+    status = await run_task(kie_client, PROVIDER, GPT4O_IMAGE, request)
+    assert status.state == "success" and len(set(status.urls)) == len(status.urls) == count
+    assert all(url.startswith(kie_emulator.base_url) for url in status.urls)
+    assert kie_emulator.stats()["created"] == {"gpt4o-image": 1}
+
+
+async def test_size_reaches_the_model(kie_emulator: Emulator, kie_client: KieClient) -> None:
+    """A 16:9 request is sent as size 3:2 and the downloaded image is landscape; 9:16 → portrait."""
+    for ratio, landscape in (("16:9", True), ("9:16", False)):
+        request = ImageRequest(prompt="a wide shop sign", aspect_ratio=ratio)
+        status = await run_task(kie_client, PROVIDER, GPT4O_IMAGE, request)
+        width, height = _png_size((await kie_client.http.get(status.urls[0])).content)
+        assert (width > height) is landscape
+
+
+async def test_edit_with_five_references_and_a_mask(
+    kie_emulator: Emulator, kie_client: KieClient
+) -> None:
+    """An edit with the maximum of five reference images succeeds; a one-image masked edit too."""
+    images = tuple(f"{IMG}?n={i}" for i in range(5))
+    status = await run_task(
+        kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="merge them", images=images)
+    )
+    assert status.state == "success" and len(status.urls) == 1
+    masked = ImageRequest(prompt="paint the sky red", images=(IMG,), mask=f"{IMG}?mask")
+    status = await run_task(kie_client, PROVIDER, GPT4O_IMAGE, masked)
+    assert status.state == "success"
+    sent = kie_emulator.state.tasks[status.task_id].body
+    assert (sent["filesUrl"], sent["maskUrl"]) == ([IMG], f"{IMG}?mask")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"), [("400", "prompt flagged"), ("451", "download failed")]
+)
+async def test_failure_maps_to_failed_status(
+    kie_emulator: Emulator, kie_client: KieClient, code: str, message: str
+) -> None:
+    """A task KIE fails comes back failed with its errorCode and errorMessage and no URLs."""
+    kie_emulator.configure("gpt4o-image", fail_rate=1.0, fail_code=code, fail_msg=message)
+    status = await run_task(kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="x"))
+    assert (status.state, status.raw_state) == ("failed", "GENERATE_FAILED")
+    assert (status.fail_code, status.fail_message, status.urls) == (code, message, ())
+
+
+async def test_download_url_remints_a_result_link(
+    kie_emulator: Emulator, kie_client: KieClient
+) -> None:
+    """The 4o download-url endpoint, called with the provider's path and body, mints a working
+    link to the same image."""
+    status = await run_task(kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="a label"))
+    url = status.urls[0]
+    fresh = await kie_client.download_url(
+        url,
+        path=PROVIDER.download_url_path,
+        body=PROVIDER.download_url_body(status.task_id, url),
+    )
+    assert fresh != url
+    original = (await kie_client.http.get(url)).content
+    assert (await kie_client.http.get(fresh)).content == original
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A loopback HTTP endpoint that records the JSON bodies POSTed to it."""
+    bodies: list[dict[str, Any]] = []
+
+    async def app(
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        bodies.append(json.loads(raw))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"code":200,"msg":"success"}'})
+
+    server = Server(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield server.url + "/kie/callback", bodies
+    finally:
+        await server.close()
+
+
+async def test_callbacks_parse_like_record_info(
+    kie_emulator: Emulator,
+    kie_client: KieClient,
+    receiver: tuple[str, list[dict[str, Any]]],
+) -> None:
+    """The callbacks KIE posts (data.info.result_urls; info null on failure) parse to the same
+    task, state and URLs as record-info."""
+    url, bodies = receiver
+    done = await run_task(
+        kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="ok", count=2), callback_url=url
+    )
+    kie_emulator.configure("gpt4o-image", fail_rate=1.0, fail_code="500", fail_msg="boom")
+    failed = await run_task(
+        kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="no"), callback_url=url
+    )
+    await kie_emulator.wait_callbacks(2)
+    by_task = {
+        PROVIDER.parse_callback(body).task_id: PROVIDER.parse_callback(body) for body in bodies
+    }
+    assert (by_task[done.task_id].state, by_task[done.task_id].urls) == ("success", done.urls)
+    assert (by_task[failed.task_id].state, by_task[failed.task_id].fail_code) == ("failed", "500")
+
+
+async def test_router_serves_a_text_job(kie_emulator: Emulator, tmp_path: Any) -> None:
+    """Through the router: the job is served by gpt4o-image, the 16:9 snap is on the attempt,
+    and the image is downloaded."""
+    async with Router(
+        [kierouter_gpt4o_image],
+        api_key=kie_emulator.api_key,
+        base_url=kie_emulator.base_url,
+        allow_private_downloads=True,
+        latency_scale=1 / 1000,
+        out_dir=str(tmp_path),
+    ) as router:
+        result = await router.generate(
+            ImageRequest(prompt="a poster that says SALE", aspect_ratio="16:9")
+        )
+    assert result.served_model == "gpt4o-image" and len(result.files) == 1
+    (attempt,) = result.attempts
+    assert [(a.field, a.requested, a.sent) for a in attempt.adaptations] == [
+        ("aspect_ratio", "16:9", "3:2")
+    ]
+    assert result.credits == kie_emulator.stats()["credits_charged"] == 10
