@@ -1,0 +1,299 @@
+"""Translate a canonical :class:`~kierouter.ImageRequest` into a Qwen Market ``input``.
+
+Two generations with different shapes (KIE-API.md §7):
+
+* **Qwen** (``qwen/text-to-image``, ``qwen/image-to-image``, ``qwen/image-edit``): ``image_size``
+  as names (``square_hd``, ``landscape_16_9``, ...; image-to-image has none and keeps the input's
+  shape), ``negative_prompt`` (≤500), ``seed``, and the tuning fields ``num_inference_steps``
+  (2–250, but 2–49 on image-edit), ``guidance_scale`` (0–20), ``acceleration``
+  (``none|regular|high``), ``enable_safety_checker``, ``output_format`` (``png|jpeg``). The
+  reference image goes in ``image_url`` as a single string; image-to-image adds ``strength``
+  (0–1); image-edit returns 1–4 images, asked for with ``num_images`` **as a string**.
+* **Qwen 2** (``qwen2/text-to-image``, ``qwen2/image-edit``): ``image_size`` as **ratio strings**
+  (``16:9``), ``seed``, ``output_format``; prompts ≤800. ``qwen2/image-edit`` takes ``image_url``
+  as a **one-element array**, as the recorded (accepted) request sent it; the docs say a string.
+
+Only what the request sets is sent, so KIE's defaults apply otherwise: the recorded Qwen 2
+bodies are exactly ``{"prompt", "image_size"}`` and ``{"prompt", "image_url", "image_size",
+"output_format"}``. Everything is checked before a request leaves: a bad request raises
+:class:`~kierouter.ValidationError` naming the field and what it allows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
+from kierouter.provider import check_choice, check_max_len, check_range, snap_aspect_ratio
+
+from ._cards import (
+    QWEN2_EDIT,
+    QWEN2_EDIT_RATIOS,
+    QWEN2_T2I,
+    QWEN2_T2I_RATIOS,
+    QWEN_EDIT,
+    QWEN_I2I,
+    QWEN_SIZE_FOR_RATIO,
+    QWEN_T2I,
+)
+
+__all__ = [
+    "ACCELERATIONS",
+    "GUIDANCE_RANGE",
+    "MODEL_OPTIONS",
+    "QWEN_IMAGE_SIZES",
+    "STEP_RANGES",
+    "QwenProvider",
+]
+
+#: Every ``image_size`` name ``qwen/text-to-image`` and ``qwen/image-edit`` accept.
+QWEN_IMAGE_SIZES = (
+    "square", "square_hd", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9",
+)  # fmt: skip
+#: ``acceleration`` values (the sheet's ``acceleration_level`` does not exist).
+ACCELERATIONS = ("none", "regular", "high")
+#: ``num_inference_steps`` range of each Qwen (v1) model.
+STEP_RANGES: dict[str, tuple[int, int]] = {
+    QWEN_T2I.id: (2, 250),
+    QWEN_I2I.id: (2, 250),
+    QWEN_EDIT.id: (2, 49),
+}
+#: ``guidance_scale`` range of the Qwen (v1) models.
+GUIDANCE_RANGE = (0.0, 20.0)
+
+_V1 = tuple(STEP_RANGES)
+_QWEN2 = (QWEN2_T2I.id, QWEN2_EDIT.id)
+_TUNING = (
+    "num_inference_steps", "guidance_scale", "acceleration", "enable_safety_checker",
+    "output_format", "nsfw_checker",
+)  # fmt: skip
+
+#: Model-specific fields a request may set through ``options`` (keyed by model id or family).
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    QWEN_T2I.id: ("image_size", *_TUNING),
+    QWEN_I2I.id: ("strength", *_TUNING),
+    QWEN_EDIT.id: ("image_size", *_TUNING),
+    QWEN2_T2I.id: ("image_size", "output_format", "nsfw_checker"),
+    QWEN2_EDIT.id: ("image_size", "output_format", "nsfw_checker"),
+}
+_FAMILY_OPTIONS = tuple(sorted({key for keys in MODEL_OPTIONS.values() for key in keys}))
+
+# image_size a model falls back to (KIE's default) when asked for 'auto'
+_DEFAULT_RATIO = {
+    QWEN_T2I.id: "1:1",
+    QWEN_EDIT.id: "4:3",
+    QWEN2_T2I.id: "16:9",
+    QWEN2_EDIT.id: "16:9",
+}
+_RATIOS: dict[str, tuple[str, ...]] = {
+    QWEN_T2I.id: tuple(QWEN_SIZE_FOR_RATIO),
+    QWEN_EDIT.id: tuple(QWEN_SIZE_FOR_RATIO),
+    QWEN2_T2I.id: QWEN2_T2I_RATIOS,
+    QWEN2_EDIT.id: QWEN2_EDIT_RATIOS,
+}
+_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg"}
+_NEGATIVE_MAX = 500
+_RESOLUTIONS = ("1K", "2K", "4K")
+# the other task kind's models, named in "cannot edit" / "cannot generate" errors
+_PARTNERS = {
+    QWEN_T2I.id: f"{QWEN_EDIT.id} or {QWEN_I2I.id}",
+    QWEN_I2I.id: QWEN_T2I.id,
+    QWEN_EDIT.id: QWEN_T2I.id,
+    QWEN2_T2I.id: QWEN2_EDIT.id,
+    QWEN2_EDIT.id: QWEN2_T2I.id,
+}
+
+
+class QwenProvider(MarketProvider):
+    """The Market provider for every Qwen model; the card's id picks the input shape."""
+
+    def build_input(
+        self, card: ModelCard, request: ImageRequest, *, seed: int | None
+    ) -> tuple[dict[str, Any], list[Adaptation], bool]:
+        """Return ``(input, adaptations, seed_sent)`` for ``card``; raise ValidationError early."""
+        options = _options(card, request)
+        _check_request(card, request)
+        adaptations: list[Adaptation] = []
+        fields: dict[str, Any] = {"prompt": request.prompt}
+        if request.images:
+            url = request.images[0]
+            fields["image_url"] = [url] if card.id == QWEN2_EDIT.id else url
+        size = _image_size(card, request, options, adaptations)
+        if size is not None:
+            fields["image_size"] = size
+        if "output_format" in options:
+            value = check_choice(
+                "options.output_format", options["output_format"], _FORMATS, model=card.id
+            )
+            fields["output_format"] = _FORMATS[value]
+        if request.negative_prompt:
+            if card.id in _V1:
+                fields["negative_prompt"] = request.negative_prompt
+            else:
+                adaptations.append(
+                    Adaptation(
+                        "negative_prompt",
+                        request.negative_prompt,
+                        None,
+                        "Qwen 2 has no negative prompt; not sent",
+                    )
+                )
+        if card.id == QWEN_EDIT.id:
+            fields["num_images"] = str(request.count)  # KIE documents it as a string
+        if seed is not None:
+            fields["seed"] = seed
+        if card.id in _V1:
+            _tuning_fields(card, options, fields)
+        if "nsfw_checker" in options:
+            fields["nsfw_checker"] = _bool_option(card, options, "nsfw_checker")
+        if request.resolution not in (None, "1K"):
+            adaptations.append(
+                Adaptation(
+                    "resolution",
+                    request.resolution,
+                    "1K",
+                    "Qwen has no resolution setting; it renders about 1K",
+                )
+            )
+        return fields, adaptations, seed is not None
+
+
+def _image_size(
+    card: ModelCard,
+    request: ImageRequest,
+    options: Mapping[str, Any],
+    adaptations: list[Adaptation],
+) -> str | None:
+    if card.id == QWEN_I2I.id:
+        if request.aspect_ratio not in (None, "auto"):
+            adaptations.append(
+                Adaptation(
+                    "aspect_ratio",
+                    request.aspect_ratio,
+                    None,
+                    f"{card.id} has no image_size; the result keeps the input image's shape",
+                )
+            )
+        return None
+    named = card.id in _V1
+    if "image_size" in options:
+        allowed = QWEN_IMAGE_SIZES if named else _RATIOS[card.id]
+        value: str = check_choice(
+            "options.image_size", options["image_size"], allowed, model=card.id
+        )
+        return value
+    if request.aspect_ratio is None:
+        return None  # KIE's default: square_hd, landscape_4_3 (image-edit) or 16:9 (Qwen 2)
+    ratio, adaptation = snap_aspect_ratio(
+        request.aspect_ratio, _RATIOS[card.id], default=_DEFAULT_RATIO[card.id]
+    )
+    if adaptation is not None:
+        adaptations.append(adaptation)
+    return QWEN_SIZE_FOR_RATIO[ratio] if named else ratio
+
+
+def _tuning_fields(card: ModelCard, options: Mapping[str, Any], fields: dict[str, Any]) -> None:
+    """The Qwen (v1) fields only an explicit option sets, in KIE's documented ranges."""
+    if "strength" in options:
+        fields["strength"] = check_range(
+            "options.strength", options["strength"], 0, 1, model=card.id
+        )
+    if "num_inference_steps" in options:
+        low, high = STEP_RANGES[card.id]
+        fields["num_inference_steps"] = check_range(
+            "options.num_inference_steps",
+            options["num_inference_steps"],
+            low,
+            high,
+            model=card.id,
+            integer=True,
+        )
+    if "guidance_scale" in options:
+        fields["guidance_scale"] = check_range(
+            "options.guidance_scale", options["guidance_scale"], *GUIDANCE_RANGE, model=card.id
+        )
+    if "acceleration" in options:
+        fields["acceleration"] = check_choice(
+            "options.acceleration", options["acceleration"], ACCELERATIONS, model=card.id
+        )
+    if "enable_safety_checker" in options:
+        fields["enable_safety_checker"] = _bool_option(card, options, "enable_safety_checker")
+
+
+def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
+    """The request's options for ``card``: family-wide keys it knows, overlaid by its own.
+
+    A key set for the model itself must be one of its fields; a family-wide key must be a field
+    of some Qwen model and is applied only to the models that have it.
+    """
+    allowed = MODEL_OPTIONS[card.id]
+    family = request.options.get(card.family, {})
+    own = request.options.get(card.id, {})
+    for key in family:
+        if key not in _FAMILY_OPTIONS:
+            raise ValidationError(
+                f"options.{key}",
+                f"no Qwen model has an option {key!r}",
+                allowed=_FAMILY_OPTIONS,
+                model=card.id,
+            )
+    for key in own:
+        if key not in allowed:
+            raise ValidationError(
+                f"options.{key}", f"{card.id} has no option {key!r}", allowed=allowed, model=card.id
+            )
+    merged = {key: value for key, value in family.items() if key in allowed}
+    merged.update(own)
+    return merged
+
+
+def _bool_option(card: ModelCard, options: Mapping[str, Any], name: str) -> bool:
+    value = options[name]
+    if not isinstance(value, bool):
+        raise ValidationError(
+            f"options.{name}", f"{value!r} is not a boolean", allowed=(True, False), model=card.id
+        )
+    return value
+
+
+def _check_request(card: ModelCard, request: ImageRequest) -> None:
+    """Refuse what this model cannot do, naming the field and what it allows."""
+    caps = card.capabilities
+    kind = request.kind
+    if kind not in card.task_kinds:
+        hint = {
+            "edit": f"{card.id} cannot edit images; use {_PARTNERS[card.id]}",
+            "generate": f"{card.id} edits an input image; for text-to-image use "
+            f"{_PARTNERS[card.id]}",
+        }.get(kind, f"Qwen models cannot {kind}")
+        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
+    if request.resolution is not None:
+        check_choice("resolution", request.resolution, _RESOLUTIONS, model=card.id)
+    n_images = len(request.images)
+    if n_images and not caps.max_reference_images:
+        raise ValidationError(
+            "images",
+            f"{card.id} takes no reference images; use {_PARTNERS[card.id]}",
+            allowed=(),
+            model=card.id,
+        )
+    if n_images > caps.max_reference_images:
+        raise ValidationError(
+            "images",
+            f"{n_images} reference images; {card.id} takes exactly one input image",
+            allowed=(1,),
+            model=card.id,
+        )
+    if request.mask is not None:
+        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
+    if not 1 <= request.count <= caps.max_images:
+        raise ValidationError(
+            "count",
+            f"{request.count} images; {card.id} returns 1 to {caps.max_images} a task",
+            allowed=tuple(range(1, caps.max_images + 1)),
+            model=card.id,
+        )
+    check_max_len("prompt", request.prompt, caps.max_prompt_chars, model=card.id)
+    if request.negative_prompt and card.id in _V1:
+        check_max_len("negative_prompt", request.negative_prompt, _NEGATIVE_MAX, model=card.id)
