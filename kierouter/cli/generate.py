@@ -131,11 +131,12 @@ async def _generate(args: argparse.Namespace) -> Result:
 
     request = _request(args)
     config = load_config(args.config)
+    defaults = getattr(config, "defaults", None)
     options: dict[str, Any] = {
-        "policy": args.policy or "auto",
+        "policy": args.policy or getattr(defaults, "policy", None) or "auto",
         "out_dir": args.out,
         "config": config,
-        "judge": args.judge,
+        "judge": args.judge or getattr(defaults, "judge", None),
     }
     if not args.sim:
         if args.listen or args.public_url:
