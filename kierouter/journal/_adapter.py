@@ -18,16 +18,20 @@ __all__ = ["CreateGate", "RouterJournal"]
 class CreateGate:
     """Hooks around each create, for a caller that paces or caps them (a batch run).
 
-    ``before`` is awaited before the intent is written (it may wait for a rate-limit slot or
-    raise to refuse the create: the job then stays ``planned``); ``after`` is called once the
-    create has an answer (task id, ambiguous, or refused).
+    ``before`` is awaited before the intent is written (it may wait for a rate-limit slot, or
+    raise to refuse the create: the job then stays ``planned``); ``answered`` is called once the
+    create has an answer (task id, ambiguous, or refused) and ``ended`` once the attempt is over
+    (its credits are then counted as spent). Both may be called more than once.
     """
 
     async def before(self, job_key: str, model: str) -> None:
         """Called before the intent of a create is journaled."""
 
-    def after(self, job_key: str) -> None:
-        """Called when the create was answered (or the job ended)."""
+    def answered(self, job_key: str) -> None:
+        """Called when the create was answered."""
+
+    def ended(self, job_key: str) -> None:
+        """Called when the attempt ended."""
 
 
 class RouterJournal:
@@ -61,7 +65,8 @@ class RouterJournal:
             self.backend.begin_attempt(job_key, attempt_no, model, digest)
         except BaseException:
             if self.gate is not None:
-                self.gate.after(job_key)
+                self.gate.answered(job_key)
+                self.gate.ended(job_key)
             raise
         self._changed(job_key)
 
@@ -69,21 +74,22 @@ class RouterJournal:
         """KIE returned ``task_id``."""
         self.backend.attempt_submitted(job_key, attempt_no, model, task_id)
         if self.gate is not None:
-            self.gate.after(job_key)
+            self.gate.answered(job_key)
         self._changed(job_key)
 
     def record_ambiguous(self, job_key: str, attempt_no: int, model: str, error: str) -> None:
         """The create's answer was lost."""
         self.backend.attempt_ambiguous(job_key, attempt_no, model, error)
         if self.gate is not None:
-            self.gate.after(job_key)
+            self.gate.answered(job_key)
         self._changed(job_key)
 
     def record_attempt(self, job_key: str, attempt: Attempt) -> None:
         """An attempt ended."""
         self.backend.end_attempt(job_key, attempt)
         if self.gate is not None:
-            self.gate.after(job_key)
+            self.gate.answered(job_key)
+            self.gate.ended(job_key)
         self._changed(job_key)
 
     def record_result(self, job_key: str, result: Result) -> None:

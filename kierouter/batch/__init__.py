@@ -1,0 +1,67 @@
+"""Batch runs: a file of prompts → a price before spending → a paced, journaled, resumable run.
+
+::
+
+    from kierouter.batch import BatchSettings, read_rows, run_batch, resume_batch
+
+    rows = read_rows("prompts.csv")                  # bad rows: BatchInputError with line numbers
+    report = await run_batch(rows, "out", BatchSettings(policy="budget", budget=500))
+    report = await resume_batch("out")               # after a crash, a kill -9, a lost network
+
+The command line is ``kierouter batch plan|run|resume|status`` (see ``docs/batch.md``).
+"""
+
+from __future__ import annotations
+
+from ._input import ROW_FIELDS, STEPS, BatchInputError, BatchRow, parse_rows, read_rows
+from ._pacer import BudgetReachedError, CreatePacer, PacedGate
+from ._plan import (
+    PIPELINE_POLICIES,
+    USD_PER_CREDIT,
+    BatchPlan,
+    JobPlan,
+    plan_batch,
+    step_policy,
+    step_request,
+)
+from ._runner import (
+    JOURNAL_FILE,
+    MANIFEST_FILE,
+    BatchBudgetError,
+    BatchReport,
+    BatchSettings,
+    batch_status,
+    plan_rows,
+    resume_batch,
+    run_batch,
+    write_manifest,
+)
+
+__all__ = [
+    "JOURNAL_FILE",
+    "MANIFEST_FILE",
+    "PIPELINE_POLICIES",
+    "ROW_FIELDS",
+    "STEPS",
+    "USD_PER_CREDIT",
+    "BatchBudgetError",
+    "BatchInputError",
+    "BatchPlan",
+    "BatchReport",
+    "BatchRow",
+    "BatchSettings",
+    "BudgetReachedError",
+    "CreatePacer",
+    "JobPlan",
+    "PacedGate",
+    "batch_status",
+    "parse_rows",
+    "plan_batch",
+    "plan_rows",
+    "read_rows",
+    "resume_batch",
+    "run_batch",
+    "step_policy",
+    "step_request",
+    "write_manifest",
+]
