@@ -68,6 +68,18 @@ def _ratio_value(ratio: str) -> float | None:
     return w / h if w > 0 and h > 0 else None
 
 
+def _check_types(request: ImageRequest) -> None:
+    """Struct constructors do not check types: a wrongly typed field is a ValidationError."""
+    try:
+        msgspec.convert(msgspec.structs.asdict(request), type(request))
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        _, _, where = text.rpartition(" - at `$.")
+        field = where.rstrip("`") or "request"
+        allowed = {"task": TASK_KINDS, "resolution": RESOLUTIONS}.get(field)
+        raise ValidationError(field, text.partition(" - at ")[0], allowed=allowed) from None
+
+
 class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One image job, described independently of any model.
 
@@ -97,6 +109,7 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def validate(self) -> ImageRequest:
         """Check model-independent rules; raise :class:`ValidationError` naming the field."""
+        _check_types(self)
         kind = self.kind
         if kind in ("generate", "edit") and not self.prompt.strip():
             raise ValidationError("prompt", f"a {kind} request needs a non-empty prompt")
