@@ -130,6 +130,8 @@ class BatchReport(msgspec.Struct, kw_only=True):
     manifest: str
     elapsed: float
     created_this_run: int
+    #: ``auth`` (KIE refused the key) or ``credits`` (the account ran dry) when KIE stopped it
+    halted: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -514,6 +516,13 @@ class _Run:
             elapsed=round(time.monotonic() - self.started, 3),
             created_this_run=sum(1 for a in self.backend.attempts() if a.reached_kie)
             - created_before,
+            halted=(
+                None
+                if self.halted is None
+                else "credits"
+                if isinstance(self.halted, InsufficientCreditsError)
+                else "auth"
+            ),
         )
 
     def _stopped(self) -> bool:
