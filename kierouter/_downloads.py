@@ -58,6 +58,12 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "image/gif"),
     (b"BM", "image/bmp"),
 )
+#: Image types whose files start with a signature :func:`_sniff` knows.
+_SNIFFABLE = frozenset(
+    {"image/png", "image/jpeg", "image/jpg", "image/gif", "image/webp", "image/bmp"}
+)
+#: Image types that can carry scripts: never saved.
+_ACTIVE = frozenset({"image/svg+xml", "image/svg"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -82,8 +88,11 @@ def image_extension(content_type: str) -> str:
 
 
 def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     return (
-        ip.is_private
+        not ip.is_global  # also shared (CGNAT 100.64/10), benchmarking and documentation nets
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_reserved
@@ -93,7 +102,7 @@ def _blocked_ip(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 async def _is_private_host(host: str) -> bool:
-    host = host.strip("[]").lower()
+    host = host.strip("[]").lower().rstrip(".")  # "localhost." is localhost
     try:
         return _blocked_ip(ipaddress.ip_address(host))
     except ValueError:
@@ -204,7 +213,13 @@ class Downloader:
                         location = response.headers.get("location")
                         if not location:
                             raise DownloadError(f"redirect without Location from {_short(current)}")
-                        current = str(httpx.URL(current).join(location))
+                        try:
+                            current = str(httpx.URL(current).join(location))
+                        except (httpx.InvalidURL, ValueError):
+                            raise DownloadError(
+                                f"refusing to follow {_short(location)}: only http(s) URLs",
+                                url=original,
+                            ) from None
                         continue
                     if response.status_code in _EXPIRED:
                         raise DownloadError(
@@ -220,6 +235,11 @@ class Downloader:
                             url=original,
                         )
                     return await self._save(response, original, directory, stem)
+            except httpx.InvalidURL as exc:  # e.g. httpx parsing a redirect to "data:,..."
+                raise DownloadError(
+                    f"refusing to fetch from {_short(current)}: {exc} (only http(s) URLs)",
+                    url=original,
+                ) from None
             except httpx.HTTPError as exc:
                 raise _Retry(f"{type(exc).__name__}: {exc}") from None
         raise DownloadError(f"too many redirects from {_short(original)}", url=original)
@@ -273,7 +293,15 @@ class Downloader:
     @staticmethod
     def _content_type(declared: str, prefix: bytes, url: str) -> str:
         sniffed = _sniff(prefix)
+        if declared in _ACTIVE:
+            raise DownloadError(f"{_short(url)} is {declared}, not a raster image", url=url)
         if declared.startswith("image/"):
+            if sniffed is None and declared in _SNIFFABLE:
+                # The label says PNG/JPEG/GIF/WebP/BMP but the bytes are something else.
+                raise DownloadError(
+                    f"{_short(url)} is labelled {declared} but its bytes are not an image",
+                    url=url,
+                )
             return sniffed or declared
         # Some CDNs label images as octet-stream: accept only if the bytes are an image.
         if declared in ("", "application/octet-stream", "binary/octet-stream") and sniffed:
