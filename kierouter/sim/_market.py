@@ -21,6 +21,12 @@ __all__ = ["callback_body", "create", "record", "record_data"]
 # models that return several images per task whatever is asked (recorded: grok 6 and 2)
 _FIXED_COUNTS = {"grok-imagine/text-to-image": 6, "grok-imagine/image-to-image": 2}
 _QUALITY_TIERS = {"basic": "2K", "high": "4K"}
+# documented image_size defaults when none is sent (KIE-API.md §7); other models render 1:1
+_DEFAULT_RATIOS = {
+    "qwen/image-edit": "4:3",
+    "qwen2/text-to-image": "16:9",
+    "qwen2/image-edit": "16:9",
+}
 
 
 def _tier(model: str, fields: dict[str, Any]) -> str | None:
@@ -62,7 +68,7 @@ def _sources(fields: dict[str, Any]) -> list[str]:
 
 def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], float]:
     """The images a Market task will produce and the task's price."""
-    ratio = fields.get("aspect_ratio") or fields.get("image_size")
+    ratio = fields.get("aspect_ratio") or fields.get("image_size") or _DEFAULT_RATIOS.get(model)
     ratio = ratio if isinstance(ratio, str) and ratio != "auto" else "1:1"
     tier = _tier(model, fields)
     width, height = ratio_size(ratio, tier)
