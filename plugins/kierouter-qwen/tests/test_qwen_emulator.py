@@ -64,6 +64,31 @@ async def test_edit(kie_emulator: Emulator, kie_client: KieClient, model: str) -
     assert status.state == "success" and len(status.urls) == 1
 
 
+@pytest.mark.parametrize(
+    ("model", "images", "shape"),
+    [
+        ("qwen2/text-to-image", (), "landscape"),
+        ("qwen2/image-edit", (IMG,), "landscape"),
+        ("qwen/image-edit", (IMG,), "landscape"),
+        ("qwen/text-to-image", (), "square"),
+    ],
+)
+async def test_no_ratio_leaves_kies_default(
+    kie_emulator: Emulator,
+    kie_client: KieClient,
+    model: str,
+    images: tuple[str, ...],
+    shape: str,
+) -> None:
+    """Without an aspect ratio no image_size is sent, and the image has the shape of KIE's
+    default for that model (16:9 on Qwen 2, landscape_4_3 on image-edit, square_hd)."""
+    request = ImageRequest(prompt="a quiet harbour", images=images)
+    assert "image_size" not in QwenProvider().prepare(BY_ID[model], request).body["input"]
+    status = await run_task(kie_client, QwenProvider(), BY_ID[model], request)
+    width, height = _png_size((await kie_client.http.get(status.urls[0])).content)
+    assert width > height if shape == "landscape" else width == height
+
+
 async def test_image_edit_count_gives_that_many_images(
     kie_emulator: Emulator, kie_client: KieClient
 ) -> None:
