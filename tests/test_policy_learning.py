@@ -1,0 +1,65 @@
+"""Learned success rates through a real Router run against the emulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kierouter import ImageRequest
+from kierouter._router import PollConfig, Router
+from kierouter._transport import KieClient
+from kierouter.policy import Constraints, OutcomeStats, Policy
+from kierouter.sim import Emulator
+
+SCALE = 200.0
+SEEDREAM = "bytedance/seedream-v4-text-to-image"
+NANO = "google/nano-banana"
+TWO = Policy(
+    name="two-rungs",
+    ladder=("seedream", "nano-banana"),
+    constraints=Constraints(allow=(SEEDREAM, NANO)),
+)
+
+
+def _plugins() -> list[Any]:
+    import kierouter_nano_banana
+    import kierouter_seedream
+
+    return [kierouter_seedream, kierouter_nano_banana]
+
+
+async def test_router_learns_per_model_and_intent(tmp_path: Any) -> None:
+    """Seedream failing every text prompt is recorded under (model, text); explain then shows
+    the lowered success rate, 'learned from N outcomes', and a higher expected cost."""
+    async with Emulator(time_scale=SCALE, create_limit=500, create_window=1.0) as emu:
+        emu.configure(SEEDREAM, fail_rate=1.0)
+        client = KieClient(emu.api_key, base_url=emu.base_url, create_limit=500, create_window=1)
+        router = Router(
+            _plugins(),
+            client=client,
+            latency_scale=1 / SCALE,
+            allow_private_downloads=True,
+            poll=PollConfig(retry_backoff=0.5),
+        )
+        try:
+            prompt = 'a shop sign that says "OPEN"'
+            before = router.explain(prompt, policy=TWO)
+            for _ in range(3):
+                result = await router.generate(prompt, policy=TWO)
+                assert result.served_model == NANO
+        finally:
+            await router.aclose()
+            await client.aclose()
+    stats = router.stats
+    assert isinstance(stats, OutcomeStats)
+    assert stats.counts(SEEDREAM, "text") == (0, 3)
+    assert stats.counts(NANO, "text") == (3, 3)
+    assert stats.counts(SEEDREAM, "edit") == (0, 0)
+    after = router.explain(prompt, policy=TWO)
+    first = {s.model: s for s in after.steps}[SEEDREAM]
+    assert "learned from 3 outcomes (text)" in first.reason
+    assert first.p_success == pytest.approx(10 * 0.9 / 13)
+    assert after.expected_credits > before.expected_credits
+    plain = router.explain(ImageRequest(prompt="a fox"), policy=TWO)
+    assert "learned from 3 outcomes (generate)" in plain.steps[0].reason
