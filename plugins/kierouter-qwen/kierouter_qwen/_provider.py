@@ -93,6 +93,20 @@ _RATIOS: dict[str, tuple[str, ...]] = {
     QWEN2_EDIT.id: QWEN2_EDIT_RATIOS,
 }
 _FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg"}
+# an explicit image_size may be spelt either way; it is sent in the model's own spelling
+_NAME_SPELLINGS = {
+    **{name: name for name in QWEN_IMAGE_SIZES},
+    **QWEN_SIZE_FOR_RATIO,
+}
+_RATIO_FOR_NAME = {name: ratio for ratio, name in QWEN_SIZE_FOR_RATIO.items()}
+
+
+def _ratio_spellings(model: str) -> dict[str, str]:
+    ratios = _RATIOS[model]
+    names = {name: ratio for name, ratio in _RATIO_FOR_NAME.items() if ratio in ratios}
+    return {**{ratio: ratio for ratio in ratios}, **names}
+
+
 _NEGATIVE_MAX = 500
 _RESOLUTIONS = ("1K", "2K", "4K")
 # the other task kind's models, named in "cannot edit" / "cannot generate" errors
@@ -178,11 +192,10 @@ def _image_size(
         return None
     named = card.id in _V1
     if "image_size" in options:
-        allowed = QWEN_IMAGE_SIZES if named else _RATIOS[card.id]
-        value: str = check_choice(
-            "options.image_size", options["image_size"], allowed, model=card.id
-        )
-        return value
+        # either spelling is taken, so that one family-wide image_size fits every Qwen model
+        spellings = _NAME_SPELLINGS if named else _ratio_spellings(card.id)
+        value = check_choice("options.image_size", options["image_size"], spellings, model=card.id)
+        return spellings[value]
     if request.aspect_ratio is None:
         return None  # KIE's default: square_hd, landscape_4_3 (image-edit) or 16:9 (Qwen 2)
     ratio, adaptation = snap_aspect_ratio(

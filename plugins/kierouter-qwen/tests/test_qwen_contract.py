@@ -264,6 +264,23 @@ def test_text_to_image_tuning_and_callback_url() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("value", "v1", "v2"),
+    [
+        ("16:9", "landscape_16_9", "16:9"),
+        ("landscape_4_3", "landscape_4_3", "4:3"),
+        ("square_hd", "square_hd", "1:1"),
+    ],
+)
+def test_family_image_size_in_either_spelling(value: str, v1: str, v2: str) -> None:
+    """One family-wide image_size, as a ratio or a name, reaches each model in its own spelling:
+    names on Qwen, ratio strings on Qwen 2; no adaptation, since it was asked for explicitly."""
+    request = ImageRequest(prompt="x", options={"qwen": {"image_size": value}})
+    for model, sent in (("qwen/text-to-image", v1), ("qwen2/text-to-image", v2)):
+        prepared = _prepare(model, request)
+        assert prepared.body["input"]["image_size"] == sent and prepared.adaptations == ()
+
+
 def test_image_to_image_strength() -> None:
     """qwen/image-to-image sends strength (0–1) when asked."""
     request = ImageRequest(

@@ -29,6 +29,9 @@ FAMILY_KEYS = (
     "num_inference_steps", "output_format", "strength",
 )  # fmt: skip
 NAMES = ("square", "square_hd", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9")
+T2I_RATIOS = ("1:1", "4:3", "3:4", "16:9", "9:16")
+Q2_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
+Q2_NAMES = ("square_hd", "landscape_4_3", "portrait_4_3", "landscape_16_9", "portrait_16_9")
 
 
 def _req(prompt: str = "a cat", **fields: Any) -> ImageRequest:
@@ -60,8 +63,9 @@ CASES: list[tuple[str, ImageRequest, str, tuple[Any, ...] | None]] = [
     (I2I, _opt("strength", 1.5, images=(IMG,)), "options.strength", None),
     (T2I, _opt("acceleration", "turbo"), "options.acceleration", ("none", "regular", "high")),
     # unknown sizes and options
-    (T2I, _opt("image_size", "16:9"), "options.image_size", NAMES),
-    (Q2, _opt("image_size", "21:9"), "options.image_size", ("1:1", "3:4", "4:3", "9:16", "16:9")),
+    (T2I, _opt("image_size", "21:9"), "options.image_size", (*NAMES, *T2I_RATIOS)),
+    (Q2, _opt("image_size", "21:9"), "options.image_size", (*Q2_RATIOS, *Q2_NAMES)),
+    (Q2, _opt("image_size", "square"), "options.image_size", (*Q2_RATIOS, *Q2_NAMES)),
     (Q2, _opt("acceleration", "high", Q2), "options.acceleration", MODEL_OPTIONS[Q2]),
     (I2I, _opt("image_size", "square", I2I, images=(IMG,)), "options.image_size", None),
     (T2I, _opt("acceleration_level", "high"), "options.acceleration_level", FAMILY_KEYS),
