@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +42,10 @@ class RouterJournal:
     must first exist in the backend (``backend.add_jobs``). The intent of each create is
     committed before the router sends it and the task id right after it returns. Request bodies
     are not stored (a callback URL carries a per-job token): only their sha256.
+
+    Writes run in a worker thread (``asyncio.to_thread``): a commit waits for its fsync without
+    holding up the event loop, so other jobs' creates go out meanwhile and a job stays
+    ``submitting`` only between its own commit and its POST.
     """
 
     def __init__(self, backend: JournalBackend, *, gate: CreateGate | None = None) -> None:
@@ -62,7 +67,7 @@ class RouterJournal:
             await self.gate.before(job_key, model)
         try:
             digest = hashlib.sha256(msgspec.json.encode(body)).hexdigest()
-            self.backend.begin_attempt(job_key, attempt_no, model, digest)
+            await asyncio.to_thread(self.backend.begin_attempt, job_key, attempt_no, model, digest)
         except BaseException:
             if self.gate is not None:
                 self.gate.answered(job_key)
@@ -70,29 +75,31 @@ class RouterJournal:
             raise
         self._changed(job_key)
 
-    def record_submitted(self, job_key: str, attempt_no: int, model: str, task_id: str) -> None:
+    async def record_submitted(
+        self, job_key: str, attempt_no: int, model: str, task_id: str
+    ) -> None:
         """KIE returned ``task_id``."""
-        self.backend.attempt_submitted(job_key, attempt_no, model, task_id)
+        await asyncio.to_thread(self.backend.attempt_submitted, job_key, attempt_no, model, task_id)
         if self.gate is not None:
             self.gate.answered(job_key)
         self._changed(job_key)
 
-    def record_ambiguous(self, job_key: str, attempt_no: int, model: str, error: str) -> None:
+    async def record_ambiguous(self, job_key: str, attempt_no: int, model: str, error: str) -> None:
         """The create's answer was lost."""
-        self.backend.attempt_ambiguous(job_key, attempt_no, model, error)
+        await asyncio.to_thread(self.backend.attempt_ambiguous, job_key, attempt_no, model, error)
         if self.gate is not None:
             self.gate.answered(job_key)
         self._changed(job_key)
 
-    def record_attempt(self, job_key: str, attempt: Attempt) -> None:
+    async def record_attempt(self, job_key: str, attempt: Attempt) -> None:
         """An attempt ended."""
-        self.backend.end_attempt(job_key, attempt)
+        await asyncio.to_thread(self.backend.end_attempt, job_key, attempt)
         if self.gate is not None:
             self.gate.answered(job_key)
             self.gate.ended(job_key)
         self._changed(job_key)
 
-    def record_result(self, job_key: str, result: Result) -> None:
+    async def record_result(self, job_key: str, result: Result) -> None:
         """The job was served."""
-        self.backend.record_result(job_key, result)
+        await asyncio.to_thread(self.backend.record_result, job_key, result)
         self._changed(job_key)
