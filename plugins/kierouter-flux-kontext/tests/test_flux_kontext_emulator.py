@@ -10,7 +10,7 @@ import kierouter_flux_kontext
 import pytest
 from kierouter_flux_kontext import CARDS, FluxKontextProvider
 
-from kierouter import ImageRequest, Policy, Router
+from kierouter import ImageRequest, Policy, PollConfig, Router, WebhookConfig
 from kierouter._transport import KieClient
 from kierouter.sim import Emulator
 from kierouter.testing import run_task
@@ -145,3 +145,37 @@ async def test_router_serves_and_downloads(kie_emulator: Emulator, tmp_path: obj
     assert last.outcome == "success" and result.served_model == last.model != preferred
     assert len(result.files) == 1
     assert [a.field for a in last.adaptations] == ["language"]
+
+
+async def test_webhook_mode_completes_by_signed_callbacks(tmp_path: object) -> None:
+    """With the router listening for callbacks, Flux Kontext's signed data.info callbacks complete
+    a generate and an edit, each confirmed by exactly one status read; a failure callback (code
+    501) moves the job on to the other model."""
+    hmac_key = "whsec-flux-test-0123456789"
+    async with Emulator(time_scale=200.0, hmac_key=hmac_key) as emu:
+        emu.configure("flux-kontext-pro", fail_rate=1.0, fail_code="501", fail_msg="failed")
+        async with Router(
+            [kierouter_flux_kontext],
+            api_key=emu.api_key,
+            base_url=emu.base_url,
+            policy=Policy(name="pro-first", ladder=("flux-kontext",), prefer=("flux-kontext-pro",)),
+            webhook=WebhookConfig(listen="127.0.0.1:0", hmac_key=hmac_key),
+            poll=PollConfig(webhook_fallback=20, deadline_factor=40),
+            allow_private_downloads=True,
+            latency_scale=1 / 200,
+            out_dir=str(tmp_path),
+        ) as router:
+            results = [
+                await router.generate(ImageRequest(prompt="a red fox in snow")),
+                await router.generate(ImageRequest(prompt="make it night", images=(IMG,))),
+            ]
+            await emu.wait_callbacks(4)
+        stats = emu.stats()
+    assert [r.served_model for r in results] == ["flux-kontext-max", "flux-kontext-max"]
+    assert [[a.model for a in r.attempts] for r in results] == [
+        ["flux-kontext-pro", "flux-kontext-max"]
+    ] * 2
+    assert stats["created_total"] == 4 and stats["callbacks_sent"] == 4
+    assert stats["status_reads"] == 4  # one confirmation per callback, no polling
+    assert router.webhook_app.stats["accepted"] == 4
+    assert all(len(r.files) == 1 for r in results)
