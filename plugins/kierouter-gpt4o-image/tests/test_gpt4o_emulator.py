@@ -4,6 +4,7 @@ the 4o download-url endpoint, and failed tasks mapped to a failed status with KI
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -167,3 +168,30 @@ async def test_router_serves_a_text_job(kie_emulator: Emulator, tmp_path: Any) -
         ("aspect_ratio", "16:9", "3:2")
     ]
     assert result.credits == kie_emulator.stats()["credits_charged"] == 10
+
+
+async def test_router_remints_an_expired_link_at_the_4o_endpoint(
+    kie_emulator: Emulator, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result downloaded after its link expired is re-minted through
+    /api/v1/gpt4o-image/download-url (the common endpoint is taken away to prove it)."""
+    from kierouter.sim import _app as sim_app
+
+    monkeypatch.delitem(sim_app.ROUTES, ("POST", "/api/v1/common/download-url"))
+    options: dict[str, Any] = {
+        "api_key": kie_emulator.api_key,
+        "base_url": kie_emulator.base_url,
+        "allow_private_downloads": True,
+        "latency_scale": 1 / 1000,
+    }
+    async with Router([kierouter_gpt4o_image], **options) as router:
+        result = await router.generate(ImageRequest(prompt="a label that says JAM"))
+        original = (await router.client.http.get(result.urls[0])).content
+        kie_emulator.advance(48 * 3600)  # the result link expires
+        assert (await router.client.http.get(result.urls[0])).status_code != 200
+    assert result.files == ()  # no out_dir: URLs only
+    async with Router([kierouter_gpt4o_image], **options) as later:
+        files = await later.task(result.task_ids[0], model="gpt4o-image").download(tmp_path)
+        assert later._downloader.stats["reminted"] == 1
+    assert len(files) == 1
+    assert files[0].sha256 == hashlib.sha256(original).hexdigest()
