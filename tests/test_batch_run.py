@@ -150,3 +150,16 @@ async def test_pipeline_steps_and_resume_is_idempotent(emu: Emulator, tmp_path: 
     assert (out / "manifest.jsonl").read_bytes() == before
     status = batch_status(out)
     assert status["complete"] and status["creates"] == created == 4
+
+
+async def test_lost_create_answers_are_reconciled_not_resent(emu: Emulator, tmp_path: Path) -> None:
+    """Creates whose answers are lost become unknown and are reconciled by the callbacks that
+    carry their job keys: every row served, one task per row, none resent."""
+    emu.inject("drop_connection", paths="create", count=3)
+    out = tmp_path / "out"
+    report = await run_batch(_rows(8), out, _settings(emu), api_key=emu.api_key, plugins=_plugins())
+    assert report.complete and emu.stats()["created_total"] == 8
+    journal = SqliteJournal(out / "journal.sqlite")
+    reconciled = [a for a in journal.attempts() if "named by its callback" in a.reason]
+    assert len(reconciled) == 3 and all(a.task_id for a in reconciled)
+    journal.close()

@@ -483,7 +483,9 @@ class _Run:
                 reporter = asyncio.ensure_future(self._report_progress())
             try:
                 semaphore = asyncio.Semaphore(self.settings.concurrency)
-                await asyncio.gather(*(self._row(row, semaphore) for row in rows))
+                async with asyncio.TaskGroup() as group:  # one crash cancels the rest cleanly
+                    for row in rows:
+                        group.create_task(self._row(row, semaphore))
             finally:
                 if reporter is not None:
                     reporter.cancel()
@@ -551,6 +553,8 @@ class _Run:
         key = job.key
         self.requests[key] = request
         policy = step_policy(row, step, self.settings.policy)
+        if job.state == "unknown" and router.webhook is None:
+            return job  # only a callback can name the task: stays unknown, reported
         try:
             if job.state == "planned":
                 await router.generate(request, policy=policy, job_key=key, out_dir=self.out_dir)
@@ -585,7 +589,7 @@ class _Run:
             self.halted = exc
         except KieRouterError as exc:
             current = self.backend.job(key)
-            if current is not None and current.state in ("planned", "submitted"):
+            if current is not None and current.state == "planned":  # no live task left
                 self.backend.mark_failed(key, str(exc))
         finally:
             self.gate.ended(key)
