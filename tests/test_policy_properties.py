@@ -209,3 +209,19 @@ def test_expected_cost_ordering_is_optimal_and_never_worse_than_the_ladder(
     steps = [(s.credits, s.p_success) for s in by_cost.steps]
     best = min((expected_credits(order) for order in itertools.permutations(steps)), default=0.0)
     assert math.isclose(by_cost.expected_credits, best, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cards(), requests(), requests(), policies())
+def test_remembered_plans_equal_fresh_ones(
+    catalogue: dict[str, ModelCard], first: ImageRequest, second: ImageRequest, policy: Policy
+) -> None:
+    """Plans are remembered per request shape: the plan for a request right after another one
+    equals the plan computed with every cache cleared."""
+    from kierouter.policy._planner import clear_caches
+
+    plan(first, catalogue, policy)
+    warm = plan(second, catalogue, policy)
+    again = plan(second, catalogue, policy)
+    clear_caches()
+    assert plan(second, catalogue, policy) == warm == again

@@ -30,6 +30,8 @@ class OutcomeStats:
         self.prior_weight = prior_weight
         self._counts: dict[tuple[str, str], list[int]] = {}
         self._lock = threading.Lock()
+        #: Bumped by every change; plans cached for one version are reused until the next.
+        self.version = 0
 
     def __repr__(self) -> str:
         return f"<OutcomeStats {len(self._counts)} (model, intent) pairs>"
@@ -48,6 +50,7 @@ class OutcomeStats:
                 counts = self._counts.setdefault((model, tag), [0, 0])
                 counts[0] += 1 if ok else 0
                 counts[1] += 1
+            self.version += 1
 
     def counts(self, model: str, tag: str = "*") -> tuple[int, int]:
         """``(successes, outcomes)`` observed for ``model`` under ``tag`` (``*``: all)."""
@@ -74,3 +77,4 @@ class OutcomeStats:
         """Forget every observation."""
         with self._lock:
             self._counts.clear()
+            self.version += 1

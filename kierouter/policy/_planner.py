@@ -30,6 +30,7 @@ Steps, in order:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 from kierouter._models import ImageRequest, ModelCard
@@ -40,7 +41,7 @@ from ._intent import infer_intent, prompt_language
 from ._learning import OutcomeStats
 from ._types import Constraints, Dropped, Plan, PlanStep, Policy
 
-__all__ = ["apply_policy_options", "effective_policy", "merge_constraints", "plan"]
+__all__ = ["apply_policy_options", "clear_caches", "effective_policy", "merge_constraints", "plan"]
 
 _CAPABILITY_NAMES = ("seed", "negative_prompt", "mask")
 
@@ -134,7 +135,7 @@ def _card_info(card: ModelCard) -> _Card:
 class _Compiled:
     """A policy compiled against one catalogue. Strictly private."""
 
-    __slots__ = ("by_kind", "cards", "policy", "rungs")
+    __slots__ = ("by_kind", "cards", "memo", "policy", "prompt_limits", "rungs", "speed_priced")
 
     def __init__(self, policy: Policy, cards: tuple[ModelCard, ...]) -> None:
         self.policy = policy
@@ -142,6 +143,10 @@ class _Compiled:
         self.rungs = tuple(tuple(r.split("|")) for r in policy.ladder)
         #: kind -> (candidates as (info, rung index), static drops)
         self.by_kind: dict[str, tuple[list[tuple[_Card, int]], list[Dropped]]] = {}
+        #: request shape -> plan (a plan depends on the request only through its shape)
+        self.memo: dict[tuple[Any, ...], Plan] = {}
+        self.speed_priced = any(c.pricing.by_speed for c in cards)
+        self.prompt_limits = sorted({c.capabilities.max_prompt_chars for c in cards})
 
     def for_kind(self, kind: str) -> tuple[list[tuple[_Card, int]], list[Dropped]]:
         found = self.by_kind.get(kind)
@@ -336,7 +341,7 @@ def _request_drop(
         return f"cannot render {resolution} (renders {', '.join(sorted(info.resolutions))})"
     orientations = info.orientations
     if orientation is not None and orientations is not None and orientation not in orientations:
-        return f"renders no {orientation} aspect ratio like {request.aspect_ratio}"
+        return f"renders no {orientation} aspect ratio"
     if len(request.prompt) > info.max_prompt:
         return f"takes prompts of at most {info.max_prompt} characters"
     if language is not None and not info.any_language and language not in info.languages:
@@ -394,16 +399,54 @@ def plan(
     intent = infer_intent(request)
     active = effective_policy(policy, intent) if policy.infer else policy
     compiled = _compiled(active, cards)
-    kind = request.kind
-    candidates, static_dropped = compiled.for_kind(kind)
-    dropped = list(static_dropped)
-
-    limits = active.constraints
-    language = limits.language or request.language or prompt_language(request.prompt)
+    language = active.constraints.language or request.language or prompt_language(request.prompt)
     if language is not None:
         language = language.lower()
         if language.startswith("zh"):
             language = "zh"
+    key: tuple[Any, ...] | None = None
+    if not (compiled.speed_priced and request.options):
+        # everything of the request a plan depends on (see _request_drop and the reasons)
+        key = (
+            intent,
+            len(request.images),
+            request.mask is not None,
+            request.count,
+            request.resolution,
+            _orientation(request.aspect_ratio) if request.aspect_ratio else None,
+            bisect_left(compiled.prompt_limits, len(request.prompt)),
+            language,
+            request.seed is not None,
+            bool(request.negative_prompt),
+            policy.name,
+            id(stats) if stats is not None else None,
+            stats.version if stats is not None else 0,
+        )
+        found = compiled.memo.get(key)
+        if found is not None:
+            return found
+    result = _plan(request, compiled, active, policy.name, intent, language, stats)
+    if key is not None:
+        memo = compiled.memo
+        if len(memo) >= 512:
+            memo.clear()
+        memo[key] = result
+    return result
+
+
+def _plan(
+    request: ImageRequest,
+    compiled: _Compiled,
+    active: Policy,
+    name: str,
+    intent: tuple[str, ...],
+    language: str | None,
+    stats: OutcomeStats | None,
+) -> Plan:
+    kind = request.kind
+    candidates, static_dropped = compiled.for_kind(kind)
+    dropped = list(static_dropped)
+    limits = active.constraints
     n_refs = len(request.images) if kind in ("generate", "edit") else 0
     orientation = _orientation(request.aspect_ratio) if request.aspect_ratio else None
     cap = limits.max_credits
@@ -446,9 +489,10 @@ def plan(
             groups.append(group)
         ranked = []
         depth = 0
-        while len(ranked) < len(kept):
+        limit = len(kept) if active.prefer else min(len(kept), max(active.max_steps, 0))
+        while len(ranked) < limit:
             for group in groups:
-                if depth < len(group):
+                if depth < len(group) and len(ranked) < limit:
                     entry = group[depth]
                     ranked.append(entry)
                     info = entry[0]
@@ -470,10 +514,15 @@ def plan(
             ranked = front + [e for e in ranked if e[0].id not in order]
 
     max_steps = max(active.max_steps, 0)
-    if len(ranked) > max_steps:
-        for info, _, _ in ranked[max_steps:]:
-            dropped.append(Dropped(model=info.id, reason=f"beyond max_steps ({max_steps})"))
+    if len(ranked) > max_steps or len(ranked) < len(kept):
+        rest = ranked[max_steps:]
+        if len(ranked) < len(kept):
+            seen = {e[0].id for e in ranked}
+            rest += [e for e in kept if e[0].id not in seen]
         ranked = ranked[:max_steps]
+        beyond = f"beyond max_steps ({max_steps})"
+        for info, _, _ in rest:
+            dropped.append(Dropped(model=info.id, reason=beyond))
 
     probs: list[tuple[float, str]] = []
     for info, _, _ in ranked:
@@ -522,7 +571,7 @@ def plan(
         miss *= 1.0 - p
         worst += credits
     return Plan(
-        policy=policy.name,
+        policy=name,
         steps=tuple(steps),
         dropped=tuple(dropped),
         expected_credits=expected,
@@ -530,3 +579,10 @@ def plan(
         intent=intent,
         worst_case_credits=worst,
     )
+
+
+def clear_caches() -> None:
+    """Forget every compiled policy and remembered plan (tests; cards changed in place)."""
+    _COMPILED.clear()
+    _EFFECTIVE.clear()
+    _CARD_CACHE.clear()
