@@ -201,7 +201,7 @@ def _entry_point_plugins(records: list[PluginRecord]) -> Iterator[tuple[PluginRe
         records.append(record)
         try:
             module = ep.load()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # sys.exit() at import must not end the host
             record.errors.append(f"failed to import: {type(exc).__name__}: {exc}")
             log.warning("plugin %r failed to import: %s", ep.name, exc)
             continue
@@ -266,8 +266,16 @@ def _call_hooks(
                 log.info("calling %s of plugin %r", hook_name, record.name)
             try:
                 function: Callable[..., object] = impl.function
-                function(*(kwargs[arg] for arg in impl.argnames))
-            except Exception as exc:
+                returned = function(*(kwargs[arg] for arg in impl.argnames))
+            except (Exception, SystemExit) as exc:
                 message = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                record.errors.append(message)
+                log.warning("plugin %r: %s", record.name, message)
+                continue
+            if returned is not None:
+                message = (
+                    f"{hook_name} returned {type(returned).__name__}, which is ignored: "
+                    "hooks register things by calling register(...) and return None"
+                )
                 record.errors.append(message)
                 log.warning("plugin %r: %s", record.name, message)
