@@ -29,8 +29,10 @@ from ._errors import (
     KieError,
     KieRouterError,
     NotFoundError,
+    PluginError,
     TaskTimeoutError,
     TransportError,
+    redact,
 )
 
 if TYPE_CHECKING:
@@ -103,6 +105,15 @@ class WebhookConfig:
     max_body: int = 256 * 1024
 
 
+def plugin_error(card: ModelCard, method: str, exc: BaseException) -> PluginError:
+    """A provider method raised something other than kierouter's errors: name plugin and error."""
+    detail = redact(str(exc))[:300]
+    return PluginError(
+        card.plugin or card.family or card.id,
+        f"{method} for {card.id} raised {type(exc).__name__}: {detail} (a bug in the plugin)",
+    )
+
+
 def map_provider_error(provider: Provider, exc: KieRouterError) -> KieRouterError:
     """Let a provider refine a KIE error (e.g. a family's 400 meaning content policy)."""
     mapper = getattr(provider, "map_error", None)
@@ -155,6 +166,8 @@ class Completion:
             if mapped is exc:
                 raise
             raise mapped from exc
+        except Exception as exc:  # a plugin bug: fail this model's attempt, not the router
+            raise plugin_error(card, "parse_status", exc) from exc
 
     async def wait(
         self,

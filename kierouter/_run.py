@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from ._budget import JobBudget
-from ._completion import Completion, map_provider_error
+from ._completion import Completion, map_provider_error, plugin_error
 from ._errors import (
     AmbiguousSubmissionError,
     AuthError,
@@ -342,6 +342,11 @@ class Job:
             await self._record(card.id, "skipped", str(exc))
             self.emit("skipped", model=card.id, detail=str(exc))
             return None
+        except Exception as exc:  # a plugin bug: this model cannot run it; nothing was sent
+            error = plugin_error(card, "prepare", exc)
+            await self._record(card.id, "error", str(error))
+            self.emit("failed", model=card.id, detail=str(error))
+            return None
         cost = card.credits_for(self.request)
         if not self.budget.fits(cost):
             left = (self.policy.budget.max_credits or 0.0) - self.budget.credits_spent
@@ -382,7 +387,7 @@ class Job:
         task_id: str | None
         try:
             data = await self.ctx.client.create(prepared.path, prepared.body, job_key=self.job_key)
-            task_id = provider.parse_create(data)
+            task_id = _parse_create(card, provider, data)
         except (AmbiguousSubmissionError, MalformedResponseError) as exc:
             await self._ambiguous(card, prepared, attempt_no, exc, started_at, t0)
             task_id = None  # only the callback carrying our job key can name the task now
@@ -407,10 +412,11 @@ class Job:
         await self._journal("record_ambiguous", attempt_no, card.id, str(exc))
         self.emit("failed", model=card.id, detail=f"ambiguous create: {exc}")
         if self.waiter is None:
+            lost = "unreadable" if isinstance(exc, MalformedResponseError) else "lost"
             await self._record(
                 card.id,
                 "ambiguous",
-                "create sent but its answer was lost; not resubmitted",
+                f"create sent but its answer was {lost} ({exc}); not resubmitted",
                 prepared=prepared,
                 started_at=started_at,
                 t0=t0,
@@ -673,6 +679,17 @@ class Job:
             )
         except _Step:
             return None
+
+
+def _parse_create(card: ModelCard, provider: Provider, data: Any) -> str:
+    """The task id of a create; a plugin bug reading it makes the create ambiguous."""
+    try:
+        return provider.parse_create(data)
+    except KieRouterError:
+        raise
+    except Exception as exc:
+        error = plugin_error(card, "parse_create", exc)
+        raise MalformedResponseError(str(error), sent=True) from exc
 
 
 class _Retry(Exception):
