@@ -171,7 +171,6 @@ async def _through_router(emu: Emulator, model: str, request: kr.ImageRequest) -
     return "served"
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("model", _models())
 def test_requests_validate_or_are_refused_before_any_call(model: str, emu: Emulator) -> None:
     """Hypothesis requests for this model: prepare() accepts or raises ValidationError naming a
