@@ -29,6 +29,9 @@ from typing import Any
 from kierouter import (
     Adaptation,
     ImageRequest,
+    KieError,
+    KieRouterError,
+    KieValidationError,
     MalformedResponseError,
     ModelCard,
     NotFoundError,
@@ -189,6 +192,23 @@ class FluxKontextProvider(Provider):
         if not urls:
             raise MalformedResponseError(f"Flux callback for {task_id} has no resultImageUrl")
         return TaskStatus(task_id=task_id, state="success", raw_state="SUCCESS", urls=urls)
+
+    def map_error(self, exc: KieError) -> KieRouterError:
+        """KIE answers an out-of-range ``safetyTolerance`` with code 500: not a server fault.
+
+        KIE-API.md §3.3 says to retry 500s except this one, so it becomes a
+        :class:`~kierouter.KieValidationError` (not retried, the next model is tried). The plugin
+        validates the range first, so this only guards against KIE changing its limits.
+        """
+        if exc.code != 500 or exc.task_id is not None or "safety" not in str(exc).lower():
+            return exc
+        said = str(exc).removeprefix("KIE error 500: ")
+        return KieValidationError(
+            "KIE refused safetyTolerance (0-6 when generating, 0-2 when editing); repeating the "
+            f"request will not help (KIE said: {said})",
+            code=500,
+            http_status=exc.http_status,
+        )
 
 
 def _aspect_ratio(

@@ -10,7 +10,15 @@ import kierouter_flux_kontext
 import pytest
 from kierouter_flux_kontext import CARDS, FluxKontextProvider
 
-from kierouter import ImageRequest, Policy, PollConfig, Router, WebhookConfig
+from kierouter import (
+    ImageRequest,
+    KieValidationError,
+    Policy,
+    PollConfig,
+    Router,
+    ServerError,
+    WebhookConfig,
+)
 from kierouter._transport import KieClient
 from kierouter.sim import Emulator
 from kierouter.testing import run_task
@@ -62,17 +70,22 @@ async def test_edit(kie_emulator: Emulator, kie_client: KieClient, model: str) -
     assert task["state"] == "success"
 
 
-async def test_emulator_refuses_what_validation_prevents(kie_client: KieClient) -> None:
+async def test_safety_tolerance_refusal_is_not_a_server_fault(kie_client: KieClient) -> None:
     """Sent past the plugin's validation, an edit with safetyTolerance 3 is refused by KIE with
-    code 500, which is why the plugin checks the range first."""
-    from kierouter import KieRouterError
-
-    with pytest.raises(KieRouterError) as caught:
+    code 500 (why the plugin checks the range first); the provider maps that 500 to a validation
+    refusal that is not retried, and leaves any other 500 a transient server error."""
+    provider = FluxKontextProvider()
+    with pytest.raises(ServerError) as caught:
         await kie_client.create(
             "/api/v1/flux/kontext/generate",
             {"prompt": "x", "model": "flux-kontext-pro", "inputImage": IMG, "safetyTolerance": 3},
         )
-    assert getattr(caught.value, "code", None) == 500
+    assert caught.value.code == 500
+    mapped = provider.map_error(caught.value)
+    assert isinstance(mapped, KieValidationError) and not mapped.transient
+    assert "safetyTolerance" in str(mapped) and mapped.code == 500
+    other = ServerError("internal error", code=500)
+    assert provider.map_error(other) is other
 
 
 @pytest.mark.parametrize("model", MODELS)
