@@ -55,13 +55,17 @@ def test_over_budget_and_bad_rows_exit_2_before_anything_runs(
 def test_run_with_sim_then_status_and_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``batch run --sim`` finishes (exit 0) with a JSON report; ``status --json`` reads the
-    journal; running into the same folder again is refused with a pointer to resume."""
+    """``batch run --sim`` finishes (exit 0) with a JSON report and plain progress lines;
+    ``status --json`` reads the journal; running into the same folder again is refused with a
+    pointer to resume."""
     path = _prompts(tmp_path)
     out = tmp_path / "out"
     args = ["batch", "run", str(path), "--out", str(out), "--sim", "--time-scale", "200"]
     assert main([*args, "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    # not a terminal: plain progress lines on stderr, the last one the finished counts
+    assert captured.err.splitlines()[-1].startswith("[3/3] downloaded 3 | ")
     assert report["complete"] and report["counts"]["downloaded"] == 3 and report["spent"] > 0
     assert main(["batch", "status", str(out), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
