@@ -129,7 +129,7 @@ def violation(card: ModelCard, request: ImageRequest, policy: Policy) -> str | N
         "quality": c.min_quality is None or card.quality >= c.min_quality,
         "latency": c.max_latency is None or card.latency_p50 <= c.max_latency,
         "credits": c.max_credits is None or credits / request.count <= c.max_credits,
-        "refs": len(request.images) <= caps.max_reference_images,
+        "refs": request.kind != "edit" or len(request.images) <= caps.max_reference_images,
         "mask": request.mask is None or caps.mask,
         "count": request.count <= caps.max_images,
         "resolution": not request.resolution

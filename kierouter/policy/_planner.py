@@ -447,7 +447,9 @@ def _plan(
     candidates, static_dropped = compiled.for_kind(kind)
     dropped = list(static_dropped)
     limits = active.constraints
-    n_refs = len(request.images) if kind in ("generate", "edit") else 0
+    # an edit needs a model taking its references; for a generate request with images the
+    # provider decides (and names the edit model to use instead)
+    n_refs = len(request.images) if kind == "edit" else 0
     orientation = _orientation(request.aspect_ratio) if request.aspect_ratio else None
     cap = limits.max_credits
     count = request.count
