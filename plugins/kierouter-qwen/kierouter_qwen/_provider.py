@@ -63,7 +63,6 @@ STEP_RANGES: dict[str, tuple[int, int]] = {
 GUIDANCE_RANGE = (0.0, 20.0)
 
 _V1 = tuple(STEP_RANGES)
-_QWEN2 = (QWEN2_T2I.id, QWEN2_EDIT.id)
 _TUNING = (
     "num_inference_steps", "guidance_scale", "acceleration", "enable_safety_checker",
     "output_format", "nsfw_checker",
@@ -99,12 +98,6 @@ _NAME_SPELLINGS = {
     **QWEN_SIZE_FOR_RATIO,
 }
 _RATIO_FOR_NAME = {name: ratio for ratio, name in QWEN_SIZE_FOR_RATIO.items()}
-
-
-def _ratio_spellings(model: str) -> dict[str, str]:
-    ratios = _RATIOS[model]
-    names = {name: ratio for name, ratio in _RATIO_FOR_NAME.items() if ratio in ratios}
-    return {**{ratio: ratio for ratio in ratios}, **names}
 
 
 _NEGATIVE_MAX = 500
@@ -204,6 +197,13 @@ def _image_size(
     if adaptation is not None:
         adaptations.append(adaptation)
     return QWEN_SIZE_FOR_RATIO[ratio] if named else ratio
+
+
+def _ratio_spellings(model: str) -> dict[str, str]:
+    """A Qwen 2 model's ratios, plus the Qwen names of those ratios, each -> the ratio."""
+    ratios = _RATIOS[model]
+    names = {name: ratio for name, ratio in _RATIO_FOR_NAME.items() if ratio in ratios}
+    return {**{ratio: ratio for ratio in ratios}, **names}
 
 
 def _tuning_fields(card: ModelCard, options: Mapping[str, Any], fields: dict[str, Any]) -> None:

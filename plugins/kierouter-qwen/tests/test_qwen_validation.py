@@ -118,8 +118,8 @@ def test_steps_error_states_the_range(model: str, high: int) -> None:
 
 
 async def test_router_refuses_without_sending_anything() -> None:
-    """A router limited to a text-to-image model, asked to edit, fails the job naming why that
-    model cannot take the input image, and never touches the network."""
+    """A router limited to a text-to-image model, asked to edit, fails the job saying that model
+    takes no input image, and never touches the network."""
     sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -135,8 +135,9 @@ async def test_router_refuses_without_sending_anything() -> None:
     ) as router:
         with pytest.raises(JobFailedError) as caught:
             await router.generate(ImageRequest(prompt="a cat", task="generate", images=(IMG,)))
+    # dropped by the planner or skipped by the provider: either way nothing is sent
     assert all(a.outcome == "skipped" for a in caught.value.attempts)
-    assert f"{Q2}: takes at most 0 reference image" in str(caught.value)
+    assert Q2 in str(caught.value) and "reference image" in str(caught.value)
     assert sent == []
 
 
