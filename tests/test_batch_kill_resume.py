@@ -2,7 +2,8 @@
 
 The emulator (``kierouter sim``) and the batch (``kierouter batch run``) each run in their own
 process over real HTTP on loopback; the batch is killed while its second window of creates goes
-out, then ``kierouter batch resume`` finishes it.
+out (10 creates per second, four windows for 40 rows), then ``kierouter batch resume`` finishes
+it.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ CLI = [sys.executable, "-m", "kierouter.cli"]
 
 @pytest.fixture
 def sim() -> Iterator[str]:
-    """``kierouter sim`` in a subprocess: 20 creates per 2 s, time 50x faster."""
+    """``kierouter sim`` in a subprocess: 10 creates per second, time 50x faster."""
     proc = subprocess.Popen(
-        [*CLI, "sim", "--port", "0", "--time-scale", str(SCALE), "--create-limit", "20",
-         "--create-window", "2"],
+        [*CLI, "sim", "--port", "0", "--time-scale", str(SCALE), "--create-limit", "10",
+         "--create-window", "1"],
         stdout=subprocess.PIPE,
         text=True,
     )  # fmt: skip
@@ -83,7 +84,7 @@ def test_sigkill_mid_batch_then_resume(sim: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
     batch = subprocess.Popen(
         [*CLI, "batch", "run", str(prompts), "--out", str(out), "--sim-url", sim,
-         "--time-scale", str(SCALE), "--create-rate", "20", "--create-window", "2",
+         "--time-scale", str(SCALE), "--create-rate", "10", "--create-window", "1",
          "--concurrency", str(ROWS), "--progress-interval", "0.2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -92,7 +93,7 @@ def test_sigkill_mid_batch_then_resume(sim: str, tmp_path: Path) -> None:
     while True:  # wait for the second window of creates to start going out
         assert batch.poll() is None, "the batch finished before it could be killed"
         assert time.monotonic() < deadline, "the batch made no progress"
-        if _stats(sim)["created_total"] >= 24 and _downloaded(out / "journal.sqlite") >= 1:
+        if _stats(sim)["created_total"] >= 12 and _downloaded(out / "journal.sqlite") >= 1:
             break
         time.sleep(0.005)
     os.kill(batch.pid, signal.SIGKILL)
