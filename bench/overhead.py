@@ -1,0 +1,255 @@
+"""Benchmark 2: router overhead vs a raw httpx loop, and stock httpx vs httpx-aiohttp.
+
+N jobs at concurrency C against the emulator (its own process; jobs finish at once:
+``time_scale`` 10⁶; no create or read limits), run two ways on the SAME transport:
+
+* **raw**: a minimal hand-written loop on ``httpx.AsyncClient``: POST createTask, GET
+  recordInfo until final, msgspec to decode; the same bodies and headers the router sends.
+* **router**: ``Router.generate`` (plan, prepare, create, wait, parse, events, Result), one model
+  (Seedream v4), no downloads, the client's create/read limiters set out of the way.
+
+Both make exactly one create and one status read per job (checked against the emulator's
+counters). Each is run with the stock httpx transport and with ``httpx-aiohttp``
+(``transport="aiohttp"``). Reported per configuration: jobs per second (wall) and client CPU per
+job (the emulator's CPU is in the other process).
+
+Target: router throughput ≥ 90 % of raw on the same transport.
+
+    uv run python bench/overhead.py [--quick|--smoke] [--profile]
+
+The full run takes about 5 minutes, almost all of it in the stock httpx runs at concurrency 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import msgspec
+from _common import EmulatorProcess, parse_args, report, spread, summary, table
+
+SEEDREAM = "bytedance/seedream-v4-text-to-image"
+TIME_SCALE = 1_000_000
+TARGET = 0.90
+
+
+def _seedream() -> tuple[Any, Any, Any]:
+    import kierouter_seedream
+
+    from kierouter import load_registry
+
+    registry = load_registry([kierouter_seedream], entry_points=False)
+    return registry, registry.card(SEEDREAM), registry.provider(SEEDREAM)
+
+
+def _http(transport: str, limit: int) -> Any:
+    import httpx
+
+    chosen: Any = None
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        chosen = AiohttpTransport()
+    return httpx.AsyncClient(
+        transport=chosen,
+        timeout=httpx.Timeout(30.0, connect=10.0),
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+        headers={"User-Agent": "raw-loop"},
+    )
+
+
+async def run_raw(emu: EmulatorProcess, transport: str, jobs: int, concurrency: int) -> None:
+    """The hand-written baseline: create, then poll until final."""
+    from kierouter import ImageRequest
+
+    _, card, provider = _seedream()
+    decode = msgspec.json.decode
+    auth = {"Authorization": f"Bearer {emu.api_key}"}
+    post_headers = {**auth, "Content-Type": "application/json"}
+    create_url = emu.base_url + provider.prepare(card, ImageRequest(prompt="x")).path
+    status_url = emu.base_url + provider.status_path
+    sem = asyncio.Semaphore(concurrency)
+
+    async with _http(transport, concurrency) as http:
+
+        async def job(i: int) -> None:
+            prepared = provider.prepare(card, ImageRequest(prompt=f"a red fox, take {i}"))
+            async with sem:
+                r = await http.post(
+                    create_url, content=msgspec.json.encode(prepared.body), headers=post_headers
+                )
+                body = decode(r.content)
+                if r.status_code != 200 or body["code"] != 200:
+                    raise RuntimeError(f"create failed: {body}")
+                task_id = body["data"]["taskId"]
+                while True:
+                    r = await http.get(status_url, params={"taskId": task_id}, headers=auth)
+                    data = decode(r.content)["data"]
+                    if data["state"] in ("success", "fail"):
+                        return
+                    await asyncio.sleep(0.001)
+
+        await asyncio.gather(*(job(i) for i in range(jobs)))
+
+
+async def run_router(emu: EmulatorProcess, transport: str, jobs: int, concurrency: int) -> None:
+    """The same jobs through ``Router.generate``."""
+    from kierouter import KieClient, Router
+    from kierouter.policy import Constraints, Policy
+
+    registry, _, _ = _seedream()
+    policy = Policy(name="one", ladder=("seedream",), constraints=Constraints(allow=(SEEDREAM,)))
+    client = KieClient(
+        emu.api_key,
+        base_url=emu.base_url,
+        transport=None if transport == "httpx" else transport,
+        create_limit=10**9,
+        create_window=1.0,
+        read_rate=1e9,
+        max_connections=concurrency,
+    )
+    sem = asyncio.Semaphore(concurrency)
+    async with client, Router(registry=registry, client=client, policy=policy,
+                              latency_scale=1 / TIME_SCALE) as router:  # fmt: skip
+
+        async def job(i: int) -> None:
+            async with sem:
+                result = await router.generate(f"a red fox, take {i}")
+                if not result.ok:
+                    raise RuntimeError(result)
+
+        await asyncio.gather(*(job(i) for i in range(jobs)))
+
+
+RUNNERS = {"raw": run_raw, "router": run_router}
+
+
+def measure(
+    emu: EmulatorProcess, way: str, transport: str, jobs: int, concurrency: int
+) -> dict[str, float]:
+    """One timed run in a fresh event loop; emulator counters reset before it."""
+    emu.reset()
+    gc.collect()
+    w0, c0 = time.perf_counter(), time.process_time()
+    asyncio.run(RUNNERS[way](emu, transport, jobs, concurrency))
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    stats = emu.stats()
+    return {
+        "jobs_per_s": jobs / wall,
+        "cpu_ms_per_job": cpu / jobs * 1000,
+        "creates": stats["created_total"],
+        "reads": stats["status_reads"],
+    }
+
+
+def main() -> None:
+    args = parse_args(
+        __doc__.splitlines()[0],
+        [("--profile", {"action": "store_true", "help": "cProfile one router run"})],
+    )
+    reps = {"smoke": 1, "quick": 2, "full": 3}[args.mode]
+    levels = (20,) if args.mode == "smoke" else (100, 500)
+
+    def jobs_for(transport: str, concurrency: int) -> int:
+        # stock httpx runs ~30-100 jobs/s here: its runs are kept short (at least one full wave)
+        if args.mode == "smoke":
+            return 40
+        if transport == "httpx":
+            return concurrency * (1 if args.mode == "quick" else 2) + (
+                100 if concurrency < 500 else 0
+            )
+        return 1000 if args.mode == "quick" else 3000
+
+    # The raw loop gets the same transport state as the router: httpcore's failed per-request
+    # 'import sniffio' is recorded once (what KieClient does), so only the router is compared.
+    from kierouter._transport import _skip_missing_sniffio
+
+    _skip_missing_sniffio()
+    transports = ("httpx", "aiohttp")
+    samples: dict[tuple[str, int, str], list[dict[str, float]]] = {}
+    with EmulatorProcess(
+        time_scale=TIME_SCALE, create_limit=10**9, create_window=1, credits=10**12
+    ) as emu:
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            measure(emu, "router", "httpx", jobs_for("httpx", levels[0]), levels[0])
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            return
+        for way in RUNNERS:  # warm-up: imports, first connections
+            measure(emu, way, "aiohttp", 100, levels[0])
+        for _ in range(reps):
+            for concurrency in levels:
+                for transport in transports:
+                    jobs = jobs_for(transport, concurrency)
+                    for way in RUNNERS:
+                        run = measure(emu, way, transport, jobs, concurrency)
+                        if run["creates"] != jobs or run["reads"] != jobs:
+                            raise SystemExit(f"{way}/{transport}: unexpected calls {run}")
+                        samples.setdefault((transport, concurrency, way), []).append(run)
+
+    def stat(key: tuple[str, int, str], field: str) -> dict[str, float]:
+        return summary([s[field] for s in samples[key]])
+
+    rows = []
+    verdicts: dict[str, Any] = {}
+    for concurrency in levels:
+        for transport in transports:
+            raw = stat((transport, concurrency, "raw"), "jobs_per_s")
+            routed = stat((transport, concurrency, "router"), "jobs_per_s")
+            ratio = routed["median"] / raw["median"]
+            met = ratio >= TARGET
+            verdicts[f"{transport}@{concurrency}"] = {"ratio": ratio, "met": met}
+            for way in RUNNERS:
+                key = (transport, concurrency, way)
+                target = ""
+                if way == "router":
+                    target = f"{ratio:.0%} of raw: {'met' if met else 'MISSED'}"
+                rows.append(
+                    [
+                        concurrency,
+                        transport,
+                        way,
+                        spread(stat(key, "jobs_per_s"), "", 0),
+                        spread(stat(key, "cpu_ms_per_job"), "", 2),
+                        target,
+                    ]
+                )
+    md = table(
+        ["concurrency", "transport", "way", "jobs/s", "client CPU ms/job", "router ≥ 90 % of raw"],
+        rows,
+    )
+    sizes = ", ".join(f"{t} @ {c}: {jobs_for(t, c)}" for c in levels for t in transports)
+    speedups = []
+    for concurrency in levels:
+        for way in RUNNERS:
+            a = stat(("aiohttp", concurrency, way), "jobs_per_s")["median"]
+            h = stat(("httpx", concurrency, way), "jobs_per_s")["median"]
+            speedups.append(f"{way} @ {concurrency}: {a / h:.2f}×")
+    md += (
+        f"\n\nJobs per run: {sizes}; {reps} runs per row, 1 create + 1 status read per job "
+        f"(checked). httpx-aiohttp vs stock httpx throughput: {', '.join(speedups)}."
+    )
+    report(
+        "overhead",
+        args,
+        {
+            "jobs": {f"{t}@{c}": jobs_for(t, c) for c in levels for t in transports},
+            "reps": reps,
+            "target": TARGET,
+            "verdicts": verdicts,
+            "samples": {f"{t}@{c}/{w}": v for (t, c, w), v in samples.items()},
+        },
+        md,
+    )
+
+
+if __name__ == "__main__":
+    main()
