@@ -34,6 +34,10 @@ def parse_args(description: str, extra: Sequence[tuple[str, dict[str, Any]]] = (
         parser.add_argument(flag, **options)
     args = parser.parse_args()
     args.mode = "smoke" if args.smoke else "quick" if args.quick else "full"
+    # the jobs' own warnings (failed tasks are part of some scenarios) would flood the output
+    import logging
+
+    logging.getLogger("kierouter").setLevel(logging.ERROR)
     return args
 
 
