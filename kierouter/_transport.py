@@ -303,7 +303,9 @@ class KieClient:
         if json is not None:
             content = msgspec.json.encode(json)
             headers = {**headers, "Content-Type": "application/json"}
-        for attempt in stamina.retry_context(
+        # ``async for``: a plain ``for`` makes stamina wait with time.sleep, which blocks the
+        # event loop (every job, the webhook server) for each backoff.
+        async for attempt in stamina.retry_context(
             on=self._backoff, attempts=self.read_attempts, timeout=None, wait_initial=0.25,
             wait_max=8.0, wait_jitter=0.5,
         ):  # fmt: skip
