@@ -139,3 +139,19 @@ def test_cost_refuses_a_bad_count(capsys: pytest.CaptureFixture[str]) -> None:
     """--count 0 is a validation error (exit 2)."""
     assert main(["cost", "--count", "0"]) == 2
     assert "count" in capsys.readouterr().err
+
+
+def test_generate_uses_the_toml_defaults(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`kierouter generate --sim` in a folder with kierouter.toml takes its [defaults] policy
+    (a [policies] table) and out_dir."""
+    (tmp_path / "kierouter.toml").write_text(
+        '[defaults]\npolicy = "nano-only"\nout_dir = "from-config"\n'
+        '[policies.nano-only]\nextends = "budget"\n'
+        '[policies.nano-only.constraints]\nallow = ["google/nano-banana"]\n',
+        encoding="utf-8",
+    )
+    out = run_json(capsys, "generate", "a red fox", "--sim", "--time-scale", "200")
+    assert out["served_model"] == "google/nano-banana"
+    assert Path(out["files"][0]["path"]).parent == tmp_path / "from-config"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._common import exit_code_for, print_error, print_json
@@ -42,9 +43,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--job-key", help="your own key for this job (used in file names)")
     p.add_argument(
         "--out",
-        default="kierouter-out",
         metavar="DIR",
-        help="output folder (default ./kierouter-out)",
+        help="output folder (default: the configuration's [defaults] out_dir, else "
+        "./kierouter-out)",
     )
     p.add_argument("--sim", action="store_true", help="run against the built-in emulator")
     p.add_argument(
@@ -126,6 +127,10 @@ def load_config(path: str | None) -> Any:
     return loader(path) if path else loader()
 
 
+def _absolute(path: str) -> str:
+    return str(Path(path).resolve())
+
+
 async def _generate(args: argparse.Namespace) -> Result:
     from kierouter._router import Router, WebhookConfig
 
@@ -134,7 +139,7 @@ async def _generate(args: argparse.Namespace) -> Result:
     defaults = getattr(config, "defaults", None)
     options: dict[str, Any] = {
         "policy": args.policy or getattr(defaults, "policy", None) or "auto",
-        "out_dir": args.out,
+        "out_dir": _absolute(args.out or getattr(defaults, "out_dir", None) or "kierouter-out"),
         "config": config,
         "judge": args.judge or getattr(defaults, "judge", None),
     }
@@ -188,11 +193,10 @@ def _print_human(result: Result) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one job; print the result."""
-    from pathlib import Path
-
     from kierouter._errors import KieRouterError
 
-    args.out = str(Path(args.out).resolve())  # absolute paths in the output, whatever the cwd
+    if args.out is not None:  # absolute paths in the output, whatever the cwd
+        args.out = str(Path(args.out).resolve())
     try:
         result = asyncio.run(_generate(args))
     except KieRouterError as exc:
