@@ -229,3 +229,23 @@ async def test_router_applies_prices_and_toml_policies(tmp_path: Path) -> None:
         assert hi.steps[0].credits == 5.0
     registry = load_registry([kierouter_seedream], entry_points=False)
     assert explain("a red fox", "cheap", registry=registry, config=config).steps[0].credits == 3.0
+
+
+def test_webhook_and_polling_sections_build_router_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """[webhook] reads its secrets from the environment variables it names (never from the
+    file) and [polling] becomes a PollConfig, as kierouter generate passes them to the Router."""
+    monkeypatch.setenv("MY_HMAC", "s3cret-hmac")
+    config = parse_config(
+        {
+            "webhook": {"public_url": "https://example.com", "hmac_key_env": "MY_HMAC"},
+            "polling": {"min_interval": 4, "create_retries": 0},
+        }
+    )
+    hook = config.webhook.to_webhook_config()
+    assert hook.public_url == "https://example.com" and hook.hmac_key == "s3cret-hmac"
+    assert "s3cret" not in repr(hook) and "s3cret" not in repr(config)
+    poll = config.polling.to_poll_config()
+    assert poll.min_interval == 4 and poll.create_retries == 0 and poll.factor == 1.6
+    assert not parse_config({}).webhook.enabled

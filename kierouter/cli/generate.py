@@ -143,8 +143,14 @@ async def _generate(args: argparse.Namespace) -> Result:
         "config": config,
         "judge": args.judge or getattr(defaults, "judge", None),
     }
+    polling = getattr(config, "polling", None)
+    if polling is not None:
+        options["poll"] = polling.to_poll_config()
+    webhook = getattr(config, "webhook", None)
     if not args.sim:
-        if args.listen or args.public_url:
+        if not (args.listen or args.public_url) and webhook is not None and webhook.enabled:
+            options["webhook"] = webhook.to_webhook_config()
+        elif args.listen or args.public_url:
             import os
 
             options["webhook"] = WebhookConfig(
