@@ -83,9 +83,11 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A named routing policy: constraints, objective, ladder, budget.
 
-    ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (rung by rung,
-    the objective ranking models inside a rung), ``objective`` ranks every eligible model by the
-    objective alone, ``expected-cost`` orders to minimise expected credits subject to the floor.
+    ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (one model per
+    rung, the objective's best, then a second pass over the rungs, ...), ``objective`` ranks
+    every eligible model by the objective alone, ``expected-cost`` takes the ladder's models
+    and orders them by credits/p, which minimises expected credits for that set (same floor,
+    same probability of success).
     ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
     merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
     ``options_by_intent`` adds options when the request shows an intent
