@@ -75,3 +75,34 @@ def test_run_with_sim_then_status_and_resume(
     assert main(args) == 2
     assert "batch resume" in capsys.readouterr().err
     assert main(["batch", "status", str(tmp_path / "nothing")]) == 2
+
+
+def test_configuration_file_sets_batch_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config``: ``[batch]`` sets the create limit, the pipeline after generate and the
+    output folder; ``[policies]`` names a policy rows can use; the command line still wins."""
+    config = tmp_path / "kierouter.toml"
+    out = tmp_path / "from-config"
+    config.write_text(
+        "[batch]\n"
+        "create_rate = 7\n"
+        'pipeline = ["upscale"]\n'
+        f'out_dir = "{out.as_posix()}"\n'
+        "[policies.cheap]\n"
+        'extends = "budget"\n'
+    )
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"prompt": "a fox", "policy": "cheap"}\n{"prompt": "a cat"}\n')
+    assert main(["batch", "plan", str(rows), "--config", str(config), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["create_limit"] == 7 and plan["rows"] == 2
+    assert "recraft/crisp-upscale" in plan["per_model"]
+    assert main(["batch", "plan", str(rows), "--config", str(config), "--create-rate", "3",
+                 "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["create_limit"] == 3
+    args = ["batch", "run", str(rows), "--config", str(config), "--sim", "--time-scale", "200"]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["out_dir"] == str(out.resolve()) and report["counts"]["downloaded"] == 4
+    assert (out / "row-1-upscale-1.png").exists()

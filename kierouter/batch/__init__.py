@@ -13,7 +13,15 @@ The command line is ``kierouter batch plan|run|resume|status`` (see ``docs/batch
 
 from __future__ import annotations
 
-from ._input import ROW_FIELDS, STEPS, BatchInputError, BatchRow, parse_rows, read_rows
+from ._input import (
+    ROW_FIELDS,
+    STEPS,
+    BatchInputError,
+    BatchRow,
+    parse_rows,
+    read_rows,
+    with_pipeline,
+)
 from ._pacer import BudgetReachedError, CreatePacer, PacedGate
 from ._plan import (
     PIPELINE_POLICIES,
@@ -63,5 +71,6 @@ __all__ = [
     "run_batch",
     "step_policy",
     "step_request",
+    "with_pipeline",
     "write_manifest",
 ]

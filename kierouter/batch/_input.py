@@ -28,6 +28,7 @@ __all__ = [
     "Step",
     "parse_rows",
     "read_rows",
+    "with_pipeline",
 ]
 
 Step = Literal["generate", "upscale", "remove-background"]
@@ -286,3 +287,17 @@ def read_rows(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[B
     except UnicodeDecodeError:
         raise ValidationError("file", f"{file} is not UTF-8 text") from None
     return parse_rows(text, fmt=fmt or _format_of(file, text), source=str(file))
+
+
+def with_pipeline(rows: list[BatchRow], pipeline: tuple[str, ...] | list[str]) -> list[BatchRow]:
+    """Give rows that only generate the steps ``pipeline`` after it (e.g. the configuration's
+    ``[batch] pipeline = ["upscale"]``); rows with their own steps keep them."""
+    if not pipeline:
+        return rows
+    steps = _steps(["generate", *pipeline])
+    out = []
+    for row in rows:
+        if row.steps == ("generate",) and row.request.count == 1:
+            row = msgspec.structs.replace(row, steps=steps)
+        out.append(row)
+    return out

@@ -301,11 +301,14 @@ def plan_rows(
     *,
     plugins: Sequence[object] | None = None,
     source: str = "<batch>",
+    config: Any = None,
 ) -> BatchPlan:
-    """Price a batch with no network call (see :func:`kierouter.batch.plan_batch`)."""
+    """Price a batch with no network call (see :func:`kierouter.batch.plan_batch`).
+
+    ``config`` is a loaded kierouter configuration (its ``[policies]`` and ``[prices]``)."""
     from kierouter._router import Router
 
-    router = Router(plugins, api_key="unused-for-planning", policy=settings.policy or "auto")
+    router = Router(plugins, policy=settings.policy or "auto", config=config)
     return plan_batch(
         router,
         rows,
@@ -330,6 +333,7 @@ class _Run:
     plugins: Sequence[object] | None
     progress: ProgressCallback | None
     progress_interval: float
+    config: Any = None
     requests: dict[str, ImageRequest] = field(default_factory=dict)
     halted: KieRouterError | None = None
     router: Router | None = None
@@ -385,6 +389,7 @@ class _Run:
             latency_scale=1.0 / scale,
             allow_private_downloads=s.sim or s.loopback,
             out_dir=self.out_dir,
+            config=self.config,
         )
 
     async def _start_router(self, base_url: str) -> Router:
@@ -687,6 +692,7 @@ async def run_batch(
     progress: ProgressCallback | None = None,
     progress_interval: float = 1.0,
     plan: BatchPlan | None = None,
+    config: Any = None,
 ) -> BatchReport:
     """Plan, price-check, journal and run a batch into ``out_dir``.
 
@@ -696,12 +702,12 @@ async def run_batch(
     """
     settings.check()
     if plan is None:
-        plan = plan_rows(rows, settings, plugins=plugins, source=source)
+        plan = plan_rows(rows, settings, plugins=plugins, source=source, config=config)
     if settings.budget is not None and plan.expected_credits > settings.budget + 1e-9:
         raise BatchBudgetError(plan.expected_credits, settings.budget)
     folder, backend = _new_batch(rows, out_dir, settings, plan, source)
     try:
-        run = _Run(folder, backend, settings, api_key, plugins, progress, progress_interval)
+        run = _Run(folder, backend, settings, api_key, plugins, progress, progress_interval, config)
         return await run.execute()
     finally:
         backend.close()
@@ -715,6 +721,7 @@ async def resume_batch(
     progress: ProgressCallback | None = None,
     progress_interval: float = 1.0,
     requeue_unknown: bool = False,
+    config: Any = None,
     **overrides: Any,
 ) -> BatchReport:
     """Continue a batch after any interruption; never creates a task twice.
@@ -745,7 +752,7 @@ async def resume_batch(
                 raise BatchBudgetError(spent + remaining, settings.budget, spent)
         meta["budget"] = settings.budget
         backend.set_meta("batch", meta)
-        run = _Run(folder, backend, settings, api_key, plugins, progress, progress_interval)
+        run = _Run(folder, backend, settings, api_key, plugins, progress, progress_interval, config)
         run._save_settings()
         return await run.execute(requeue_unknown=requeue_unknown)
     finally:

@@ -58,6 +58,7 @@ def _target(p: argparse.ArgumentParser) -> None:
         "--listen", metavar="HOST:PORT", help="receive KIE's callbacks here (with --public-url)"
     )
     p.add_argument("--public-url", metavar="URL", help="where KIE reaches --listen")
+    p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--progress-interval",
@@ -84,13 +85,18 @@ def add_parser(sub: Any) -> None:
     plan.add_argument("--policy", help="default policy of rows that name none (default auto)")
     plan.add_argument("--format", choices=("text", "jsonl", "csv"), help="override detection")
     plan.add_argument("--budget", type=float, metavar="CREDITS", help="check the plan against it")
+    plan.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
     _limits(plan)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     plan.set_defaults(func=_plan)
 
     go = bsub.add_parser("run", help="run a batch into an output folder")
     go.add_argument("file", help="prompts: .txt (one a line), .jsonl or .csv")
-    go.add_argument("--out", required=True, metavar="DIR", help="output folder (holds the journal)")
+    go.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder, holds the journal (default: [batch] out_dir of the configuration)",
+    )
     go.add_argument("--policy", help="default policy of rows that name none (default auto)")
     go.add_argument("--format", choices=("text", "jsonl", "csv"), help="override detection")
     _limits(go)
@@ -161,10 +167,23 @@ def _progress(interval: float | None) -> tuple[Any, float]:
     return show, interval
 
 
-def _settings(args: argparse.Namespace, base: BatchSettings | None = None) -> BatchSettings:
+def _config(args: argparse.Namespace) -> Any:
+    from .generate import load_config
+
+    return load_config(getattr(args, "config", None))
+
+
+def _settings(args: argparse.Namespace, config: Any = None) -> BatchSettings:
     from kierouter.batch import BatchSettings
 
-    s = base or BatchSettings()
+    s = BatchSettings()
+    batch = getattr(config, "batch", None)
+    if batch is not None and getattr(config, "path", None):  # a configuration file was found
+        s.concurrency = batch.concurrency
+        s.create_limit = batch.create_rate
+        s.create_window = batch.create_window
+        default_policy = getattr(getattr(config, "defaults", None), "policy", None)
+        s.policy = batch.policy or (default_policy if default_policy != "auto" else None)
     if getattr(args, "policy", None):
         s.policy = args.policy
     for name, attr in (
@@ -183,7 +202,7 @@ def _settings(args: argparse.Namespace, base: BatchSettings | None = None) -> Ba
         s.sim, s.loopback, s.base_url = True, False, None
     if getattr(args, "sim_url", None):
         s.sim, s.loopback, s.base_url = False, True, args.sim_url.rstrip("/")
-    if (s.sim or s.loopback) and getattr(args, "time_scale", None) is None and base is None:
+    if (s.sim or s.loopback) and getattr(args, "time_scale", None) is None:
         s.time_scale = 20.0
     if s.sim or s.loopback:
         s.read_rate = min(1000.0, 10.0 * s.time_scale)
@@ -210,11 +229,12 @@ def _print_plan(plan: BatchPlan, source: str) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from kierouter.batch import plan_rows, read_rows
+    from kierouter.batch import plan_rows
 
-    settings = _settings(args)
-    rows = read_rows(args.file, fmt=args.format)
-    plan = plan_rows(rows, settings, source=args.file)
+    config = _config(args)
+    settings = _settings(args, config)
+    rows = _rows(args, config)
+    plan = plan_rows(rows, settings, source=args.file, config=config)
     over = args.budget is not None and plan.expected_credits > args.budget + 1e-9
     if args.json:
         print_json({**plan.summary(), "budget": args.budget, "fits_budget": not over})
@@ -271,21 +291,37 @@ def _api_key(settings: BatchSettings) -> str | None:
     return None
 
 
-def _run(args: argparse.Namespace) -> int:
-    from kierouter.batch import read_rows, run_batch
+def _rows(args: argparse.Namespace, config: Any) -> Any:
+    from kierouter.batch import read_rows, with_pipeline
 
-    settings = _settings(args)
     rows = read_rows(args.file, fmt=args.format)
+    batch = getattr(config, "batch", None)
+    return with_pipeline(rows, tuple(getattr(batch, "pipeline", ()) or ()))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kierouter._errors import ConfigurationError
+    from kierouter.batch import run_batch
+
+    config = _config(args)
+    settings = _settings(args, config)
+    batch = getattr(config, "batch", None)
+    defaults = getattr(config, "defaults", None)
+    out = args.out or getattr(batch, "out_dir", None) or getattr(defaults, "out_dir", None)
+    if not out:
+        raise ConfigurationError("batch run needs --out DIR (or [batch] out_dir in the config)")
+    rows = _rows(args, config)
     show, interval = _progress(args.progress_interval)
     report = asyncio.run(
         run_batch(
             rows,
-            args.out,
+            out,
             settings,
             api_key=_api_key(settings),
             source=args.file,
             progress=show,
             progress_interval=interval,
+            config=config,
         )
     )
     return _report(report, args.json)
@@ -320,6 +356,7 @@ def _resume(args: argparse.Namespace) -> int:
             progress=show,
             progress_interval=interval,
             requeue_unknown=args.resubmit_unknown,
+            config=_config(args),
             **overrides,
         )
     )
