@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -26,7 +27,8 @@ class WindowLimiter:
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._stamps: list[float] = []  # finished calls, oldest first
+        self._stamps: collections.deque[float] = collections.deque()  # finished calls, oldest first
+        self._blocked_until = float("-inf")  # no call starts before this (after a 429)
         self._in_flight = 0
         self._cond = asyncio.Condition()
 
@@ -36,7 +38,7 @@ class WindowLimiter:
     def _expire(self, now: float) -> None:
         cut = now - self.window
         while self._stamps and self._stamps[0] <= cut:
-            self._stamps.pop(0)
+            self._stamps.popleft()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -45,6 +47,12 @@ class WindowLimiter:
             while True:
                 now = self._clock()
                 self._expire(now)
+                if now < self._blocked_until:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._cond.wait(), timeout=max(self._blocked_until - now, 0.001)
+                        )
+                    continue
                 if len(self._stamps) + self._in_flight < self.limit:
                     break
                 if self._stamps:
@@ -63,9 +71,9 @@ class WindowLimiter:
                 self._cond.notify_all()
 
     def defer(self, seconds: float) -> None:
-        """Block new calls for ``seconds`` (after KIE said 429): fill the window until then."""
-        until = self._clock() + seconds - self.window
-        self._stamps = sorted([*self._stamps, *([until] * self.limit)])[-self.limit :]
+        """Block new calls for ``seconds`` (after KIE said 429); calls already stamped keep
+        counting for their window afterwards. O(1), whatever the limit."""
+        self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
 
 class RateLimiter:
