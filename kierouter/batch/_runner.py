@@ -13,7 +13,7 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -487,10 +487,12 @@ class _Run:
             if self.progress is not None:
                 reporter = asyncio.ensure_future(self._report_progress())
             try:
-                semaphore = asyncio.Semaphore(self.settings.concurrency)
-                async with asyncio.TaskGroup() as group:  # one crash cancels the rest cleanly
-                    for row in rows:
-                        group.create_task(self._row(row, semaphore))
+                # ``concurrency`` workers take rows in order from one iterator: memory stays
+                # flat however long the batch, and a crash cancels the other workers cleanly.
+                pending = iter(rows)
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.settings.concurrency, len(rows))):
+                        group.create_task(self._worker(pending))
             finally:
                 if reporter is not None:
                     reporter.cancel()
@@ -535,20 +537,23 @@ class _Run:
     def _stopped(self) -> bool:
         return self.halted is not None or (self.gate is not None and self.gate.stopped is not None)
 
-    async def _row(self, row: BatchRow, semaphore: asyncio.Semaphore) -> None:
-        async with semaphore:
-            previous: str | None = None
-            for step in row.steps:
-                job = self.backend.job(row.job_key(step))
-                if job is None or job.state == "failed":
+    async def _worker(self, rows: Iterator[BatchRow]) -> None:
+        for row in rows:
+            await self._row(row)
+
+    async def _row(self, row: BatchRow) -> None:
+        previous: str | None = None
+        for step in row.steps:
+            job = self.backend.job(row.job_key(step))
+            if job is None or job.state == "failed":
+                return
+            if job.state != "downloaded":
+                if self._stopped():
                     return
-                if job.state != "downloaded":
-                    if self._stopped():
-                        return
-                    job = await self._job(job, row, step, step_request(row, step, previous))
-                if job.state != "downloaded" or job.result is None or not job.result.urls:
-                    return
-                previous = job.result.urls[0]
+                job = await self._job(job, row, step, step_request(row, step, previous))
+            if job.state != "downloaded" or job.result is None or not job.result.urls:
+                return
+            previous = job.result.urls[0]
 
     async def _job(
         self, job: JobRecord, row: BatchRow, step: str, request: ImageRequest
