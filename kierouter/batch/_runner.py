@@ -90,7 +90,7 @@ class BatchSettings:
 
     policy: str | None = None
     budget: float | None = None
-    concurrency: int = 50
+    concurrency: int = 100
     create_limit: int = 20
     create_window: float = 10.0
     base_url: str | None = None
