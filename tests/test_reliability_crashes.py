@@ -110,7 +110,7 @@ def _start_batch(sim: Sim, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Pat
     out = tmp_path / "out"
     batch = subprocess.Popen(
         [*CLI, "batch", "run", str(prompts), "--out", str(out), "--sim-url", sim.url,
-         "--time-scale", str(SCALE), "--create-rate", "10", "--create-window", "1",
+         "--time-scale", str(SCALE), "--create-rate", "2", "--create-window", "0.2",
          "--concurrency", str(ROWS), "--progress-interval", "0.2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
