@@ -44,12 +44,13 @@ __all__ = [
     "kierouter_register_policies",
 ]
 
-#: pluggy project name and entry-point group.
 PROJECT = "kierouter"
+"""pluggy project name and entry-point group."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
-#: Decorator for plugin hook implementations.
+"""Decorator marking kierouter's hook specifications (used in this module only)."""
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Decorator for plugin hook implementations (``@hookimpl`` above ``kierouter_register_models``)."""
 
 
 class RegisterModel(Protocol):
