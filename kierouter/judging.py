@@ -33,6 +33,9 @@ class JudgeContext(msgspec.Struct, frozen=True, kw_only=True):
 
 
 Judge = Callable[[JudgeContext], "Verdict | Awaitable[Verdict]"]
+"""A judge: called with a `JudgeContext` once a task succeeded and its images are downloaded;
+returns (or awaits) a `Verdict`. A rejection escalates the job.
+"""
 
 
 class BasicJudge:
@@ -141,8 +144,8 @@ def _max_channel_stddev(pixels: bytes, channels: int, samples: int = 200_000) ->
     return best
 
 
-#: The built-in judge with default settings.
 basic_judge = BasicJudge()
+"""The built-in judge with default settings."""
 
-#: Judges available by name without any plugin.
 BUILTIN_JUDGES: dict[str, Judge] = {"basic": basic_judge}
+"""Judges available by name without any plugin."""

@@ -49,8 +49,8 @@ __all__ = [
 
 log = logging.getLogger("kierouter.webhooks")
 
-#: Path under ``public_url`` that the router's callback URLs use.
 CALLBACK_PREFIX = "/kie/callback/"
+"""Path under ``public_url`` that the router's callback URLs use."""
 
 _OK_BODY = b'{"code":200,"msg":"success"}'
 
