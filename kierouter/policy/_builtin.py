@@ -88,10 +88,10 @@ AUTO = Policy(
     infer=True,
 )
 
-#: Every built-in policy by name.
 BUILTIN_POLICIES: dict[str, Policy] = {
     p.name: p for p in (AUTO, BUDGET, SPEED, QUALITY, ARTISTIC, TEXT, CHINESE, UTILITY)
 }
+"""Every built-in policy by name."""
 
 #: What ``auto`` (any policy with ``infer=True``) plans like, by intent; first match wins.
 #: ``4k`` keeps the policy's own ladder and adds ``require=("4k",)``.

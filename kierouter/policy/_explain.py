@@ -14,8 +14,8 @@ from ._types import Plan, Policy
 
 __all__ = ["USD_PER_CREDIT", "explain", "plan_json"]
 
-#: 1 credit ≈ $0.005 (the quick-reference sheet's cost calculator).
 USD_PER_CREDIT = 0.005
+"""1 credit ≈ $0.005 (the quick-reference sheet's cost calculator)."""
 
 
 def explain(

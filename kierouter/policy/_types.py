@@ -25,14 +25,15 @@ __all__ = [
     "Policy",
 ]
 
-#: The sheet's escalation order, as family names: Seedream → Nano Banana → Flux Kontext / GPT-4o
-#: → Midjourney. Within the Flux / GPT-4o rung the request decides (text → GPT-4o, edit → Flux).
 DEFAULT_LADDER: tuple[str, ...] = (
     "seedream",
     "nano-banana",
     "flux-kontext|gpt4o-image",
     "midjourney",
 )
+"""The sheet's escalation order, as family names: Seedream → Nano Banana → Flux Kontext / GPT-4o →
+Midjourney. Within the Flux / GPT-4o rung the request decides (text → GPT-4o, edit → Flux).
+"""
 
 
 class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
