@@ -31,6 +31,7 @@ __all__ = ["JOB_STATES", "TERMINAL_STATES", "TRANSITIONS", "JobState", "JournalS
 JobState = Literal[
     "planned", "submitting", "submitted", "unknown", "succeeded", "downloaded", "failed"
 ]
+"""The state of a journaled job (the module docstring says what each one means)."""
 JOB_STATES: tuple[JobState, ...] = (
     "planned",
     "submitting",
@@ -40,9 +41,10 @@ JOB_STATES: tuple[JobState, ...] = (
     "downloaded",
     "failed",
 )
+"""Every ``JobState``."""
 TERMINAL_STATES: frozenset[JobState] = frozenset({"downloaded", "failed"})
+"""The states a job never leaves: downloaded and failed."""
 
-#: state -> the states it may move to. Anything else is refused with :class:`JournalStateError`.
 TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     "planned": frozenset({"submitting", "failed"}),
     "submitting": frozenset({"submitted", "unknown", "planned"}),
@@ -52,6 +54,7 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     "downloaded": frozenset(),
     "failed": frozenset(),
 }
+"""state -> the states it may move to. Anything else is refused with :class:`JournalStateError`."""
 
 
 class JournalStateError(KieRouterError):
