@@ -32,10 +32,9 @@ __all__ = [
 ]
 
 Step = Literal["generate", "upscale", "remove-background"]
-#: Pipeline steps, in the order they may run: each step's input is the previous step's image.
 STEPS: tuple[Step, ...] = ("generate", "upscale", "remove-background")
+"""Pipeline steps, in the order they may run: each step's input is the previous step's image."""
 
-#: Columns (CSV) or keys (JSONL) a row may carry.
 ROW_FIELDS: tuple[str, ...] = (
     "id",
     "prompt",
@@ -52,6 +51,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "options",
     "steps",
 )
+"""Columns (CSV) or keys (JSONL) a row may carry."""
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 _SPLIT = re.compile(r"[\s|;,]+")
 

@@ -32,10 +32,9 @@ __all__ = [
     "step_request",
 ]
 
-#: 1 credit ≈ $0.005 (KIE-API.md §3.6).
 USD_PER_CREDIT = 0.005
+"""1 credit ≈ $0.005 (KIE-API.md §3.6)."""
 
-#: The models pipeline steps run on: recraft/crisp-upscale and recraft/remove-background.
 PIPELINE_POLICIES: dict[str, Policy] = {
     "upscale": Policy(
         name="pipeline-upscale",
@@ -54,6 +53,7 @@ PIPELINE_POLICIES: dict[str, Policy] = {
         budget=Budget(max_attempts=2),
     ),
 }
+"""The models pipeline steps run on: recraft/crisp-upscale and recraft/remove-background."""
 
 #: Stand-in input of a later pipeline step while planning (the real one is the previous image).
 _PLACEHOLDER = "https://example.invalid/previous-step.png"

@@ -52,7 +52,9 @@ __all__ = [
 ]
 
 JOURNAL_FILE = "journal.sqlite"
+"""The journal of a batch, inside its output folder (SQLite, WAL)."""
 MANIFEST_FILE = "manifest.jsonl"
+"""One JSON line per job, inside the output folder: its row, attempts, credits and files."""
 SECRET_FILE = ".callback-secret"
 
 
