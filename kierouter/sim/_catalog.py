@@ -77,6 +77,7 @@ CATALOG: dict[str, ModelInfo] = {
         _m("midjourney", "midjourney", 25, 60, 150, api="mj"),
     )
 }
+"""The models the emulator serves, by model id: family, API, credits per image, p50/p90 latency."""
 
 
 def family_of(model: str) -> str:

@@ -36,7 +36,9 @@ FAULT_KINDS = (
     "lost_callback",
     "duplicate_callback",
 )
+"""The fault kinds ``Emulator.inject`` (and a scenario's ``[[faults]]``) accepts."""
 PATH_KINDS = ("create", "status", "credit", "download", "upload", "files", "any")
+"""Which calls a fault applies to (the ``paths=`` of ``Emulator.inject``)."""
 _CALLBACK_KINDS = ("lost_callback", "duplicate_callback")
 _API_PATHS = frozenset({"create", "status", "credit", "download", "upload"})
 
