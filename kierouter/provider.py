@@ -8,8 +8,13 @@ request bodies and parses answers, so it stays pure, synchronous and easy to tes
 ``/api/v1/jobs/recordInfo``); Market plugins only write :meth:`MarketProvider.build_input`.
 The legacy families (GPT-4o image, Flux Kontext, Midjourney) subclass :class:`Provider` directly.
 
-The helpers :func:`check_choice`, :func:`check_range`, :func:`check_max_len` and
-:func:`snap_aspect_ratio` give every plugin the same wording for validation errors.
+The helpers :func:`check_choice`, :func:`check_range`, :func:`check_max_len`,
+:func:`check_bool` and :func:`snap_aspect_ratio` give every plugin the same wording for
+validation errors; :func:`check_task_kind`, :func:`check_reference_images`, :func:`check_mask`,
+:func:`check_count`, :func:`check_resolution`, :func:`check_prompt` and :func:`check_options`
+check a whole request against a card. :func:`status_data`, :func:`callback_data`,
+:func:`callback_failure`, :func:`parse_json_field` and the ``*_or_none`` readers help legacy-API
+families parse KIE's answers the same way.
 """
 
 from __future__ import annotations
@@ -29,23 +34,43 @@ from ._errors import (
     NotFoundError,
     ValidationError,
 )
-from ._models import Adaptation, ImageRequest, ModelCard, TaskStatus, _ratio_value
+from ._models import Adaptation, ImageRequest, ModelCard, TaskKind, TaskStatus, _ratio_value
 
 __all__ = [
     "MARKET_CREATE_PATH",
     "MARKET_STATUS_PATH",
+    "RESOLUTIONS",
     "MarketProvider",
     "PreparedCall",
     "Provider",
+    "callback_data",
+    "callback_failure",
+    "check_bool",
     "check_choice",
+    "check_count",
+    "check_mask",
     "check_max_len",
+    "check_options",
+    "check_prompt",
     "check_range",
+    "check_reference_images",
+    "check_resolution",
+    "check_task_kind",
+    "clip_repr",
+    "code_or_none",
+    "float_or_none",
+    "int_or_none",
     "model_options",
+    "parse_json_field",
     "snap_aspect_ratio",
+    "status_data",
+    "text_or_none",
 ]
 
 MARKET_CREATE_PATH = "/api/v1/jobs/createTask"
 MARKET_STATUS_PATH = "/api/v1/jobs/recordInfo"
+#: The canonical ``ImageRequest.resolution`` tiers.
+RESOLUTIONS = ("1K", "2K", "4K")
 
 
 class PreparedCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -96,7 +121,7 @@ class Provider(abc.ABC):
             task_id = data.get("taskId") or data.get("task_id")
             if isinstance(task_id, str) and task_id:
                 return task_id
-        raise MalformedResponseError(f"create answer has no taskId: {_clip(data)}")
+        raise MalformedResponseError(f"create answer has no taskId: {clip_repr(data)}")
 
     def status_params(self, task_id: str) -> dict[str, str]:
         """Query parameters of the status read."""
@@ -175,6 +200,150 @@ def check_max_len(field: str, text: str, limit: int, *, model: str | None = None
     return text
 
 
+def check_bool(field: str, value: Any, *, model: str | None = None) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not ``1``, ``"yes"``, ...)."""
+    if not isinstance(value, bool):
+        raise ValidationError(
+            field, f"{value!r} is not a boolean", allowed=(True, False), model=model
+        )
+    return value
+
+
+def check_options(
+    card: ModelCard,
+    request: ImageRequest,
+    allowed: Iterable[str],
+    *,
+    family_allowed: Iterable[str] | None = None,
+    family_name: str | None = None,
+) -> dict[str, Any]:
+    """The request's options for ``card``, each key checked: family-wide ones overlaid by its own.
+
+    A key set for the model itself (``options={card.id: {...}}``) must be in ``allowed``. A
+    family-wide key (``options={card.family: {...}}``) must be in ``family_allowed`` (default:
+    ``allowed``), the keys of some model of the family, and is applied only when this model has
+    it. ``family_name`` (e.g. ``"Seedream"``) words the error for an unknown family-wide key.
+    Raises :class:`~kierouter.ValidationError` on ``options.<key>`` listing the allowed keys.
+    """
+    own_keys = tuple(allowed)
+    family_keys = own_keys if family_allowed is None else tuple(family_allowed)
+    family = request.options.get(card.family, {})
+    own = request.options.get(card.id, {})
+    for key in family:
+        if key not in family_keys:
+            said = f"no {family_name} model has an" if family_name else f"{card.id} has no"
+            raise ValidationError(
+                f"options.{key}", f"{said} option {key!r}", allowed=family_keys, model=card.id
+            )
+    for key in own:
+        if key not in own_keys:
+            raise ValidationError(
+                f"options.{key}",
+                f"{card.id} has no option {key!r}",
+                allowed=own_keys,
+                model=card.id,
+            )
+    merged = {key: value for key, value in family.items() if key in own_keys}
+    merged.update(own)
+    return merged
+
+
+def check_task_kind(
+    card: ModelCard,
+    request: ImageRequest,
+    *,
+    hints: Mapping[str, str] | None = None,
+    fallback: str | None = None,
+) -> TaskKind:
+    """Return the request's task kind if ``card`` runs it; else raise on field ``task``.
+
+    The message is ``hints[kind]`` when given (say which model to use instead, e.g.
+    ``{"edit": "seedream/4.5-text-to-image cannot edit images; use seedream/4.5-edit"}``), else
+    ``fallback``, else ``"<model> cannot <kind>"``; the error lists ``card.task_kinds``.
+    """
+    kind = request.kind
+    if kind not in card.task_kinds:
+        message = (hints or {}).get(kind) or fallback or f"{card.id} cannot {kind}"
+        raise ValidationError("task", message, allowed=card.task_kinds, model=card.id)
+    return kind
+
+
+def check_reference_images(
+    card: ModelCard, request: ImageRequest, *, suggestion: str | None = None
+) -> int:
+    """Return the number of reference images if ``card`` takes that many.
+
+    The limit is ``card.capabilities.max_reference_images``. A model that takes none refuses any
+    (``allowed=()``; ``suggestion`` names a model that does, e.g. ``"google/nano-banana-edit"``);
+    otherwise more than the limit is refused, listing ``1..limit``.
+    """
+    count = len(request.images)
+    limit = card.capabilities.max_reference_images
+    if count and not limit:
+        use = f"; use {suggestion}" if suggestion else ""
+        raise ValidationError(
+            "images", f"{card.id} takes no reference images{use}", allowed=(), model=card.id
+        )
+    if count > limit:
+        raise ValidationError(
+            "images",
+            f"{count} reference images; {card.id} takes at most {limit}",
+            allowed=tuple(range(1, limit + 1)),
+            model=card.id,
+        )
+    return count
+
+
+def check_mask(card: ModelCard, request: ImageRequest) -> None:
+    """Refuse a mask (``allowed=()``) when ``card.capabilities.mask`` says the model has none."""
+    if request.mask is not None and not card.capabilities.mask:
+        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
+
+
+def check_count(
+    card: ModelCard, request: ImageRequest, *, allowed: Iterable[int] | None = None
+) -> int:
+    """Return ``request.count`` if one task of ``card`` returns that many images.
+
+    ``allowed`` defaults to ``1..card.capabilities.max_images``; give it when the model takes only
+    some counts (GPT-4o's ``nVariants``: ``(1, 2, 4)``).
+    """
+    counts = tuple(range(1, card.capabilities.max_images + 1) if allowed is None else allowed)
+    if request.count not in counts:
+        if counts == (1,):
+            said = "one image"
+        elif len(counts) > 2 and counts == tuple(range(1, len(counts) + 1)):
+            said = f"1 to {len(counts)} images"
+        elif counts:
+            said = " or ".join((", ".join(map(str, counts[:-1])), str(counts[-1]))) + " images"
+        else:
+            said = "no images"
+        raise ValidationError(
+            "count",
+            f"{request.count} images; {card.id} returns {said} a task",
+            allowed=counts,
+            model=card.id,
+        )
+    return request.count
+
+
+def check_resolution(
+    card: ModelCard, request: ImageRequest, allowed: Iterable[str] = RESOLUTIONS
+) -> str | None:
+    """Return ``request.resolution`` if it is unset or one of ``allowed`` (``1K``/``2K``/``4K``)."""
+    if request.resolution is None:
+        return None
+    value: str = check_choice("resolution", request.resolution, allowed, model=card.id)
+    return value
+
+
+def check_prompt(card: ModelCard, request: ImageRequest) -> str:
+    """Return the prompt if it has at most ``card.capabilities.max_prompt_chars`` characters."""
+    return check_max_len(
+        "prompt", request.prompt, card.capabilities.max_prompt_chars, model=card.id
+    )
+
+
 def snap_aspect_ratio(
     requested: str | None,
     supported: Iterable[str],
@@ -203,23 +372,30 @@ def snap_aspect_ratio(
     return best, Adaptation(field, requested, best, "nearest ratio the model supports")
 
 
-def _clip(value: Any, limit: int = 200) -> str:
+def clip_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting a bad answer in an error."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def _loads_maybe(value: Any, what: str) -> Any:
+def parse_json_field(value: Any, what: str) -> Any:
+    """Decode a field that KIE sends as embedded JSON text (``resultJson``, ``resultInfoJson``).
+
+    A non-string is returned unchanged (already decoded), ``""`` gives ``None``; text that is not
+    JSON raises :class:`~kierouter.MalformedResponseError` naming ``what``.
+    """
     if isinstance(value, str):
         if not value:
             return None
         try:
             return json.loads(value)
         except ValueError as exc:
-            raise MalformedResponseError(f"{what} is not valid JSON: {_clip(value)}") from exc
+            raise MalformedResponseError(f"{what} is not valid JSON: {clip_repr(value)}") from exc
     return value
 
 
-def _as_int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """An integer from an int or a finite float (a timestamp in epoch ms); else ``None``."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -229,7 +405,8 @@ def _as_int(value: Any) -> int | None:
     return None
 
 
-def _as_float(value: Any) -> float | None:
+def float_or_none(value: Any) -> float | None:
+    """A finite float from a number or a numeric string (``"0.45"``); else ``None``."""
     if isinstance(value, bool):
         return None
     number: float | None = None
@@ -244,6 +421,78 @@ def _as_float(value: Any) -> float | None:
         except ValueError:
             return None
     return number if number is not None and math.isfinite(number) else None
+
+
+def text_or_none(value: Any) -> str | None:
+    """``value`` if it is a non-empty string, else ``None`` (``msg``, ``errorMessage``)."""
+    return value if isinstance(value, str) and value else None
+
+
+def code_or_none(value: Any) -> str | None:
+    """An error code (an int or a non-empty string, e.g. ``errorCode``) as text, else ``None``."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, int | str):
+        return str(value)
+    return None
+
+
+def status_data(data: Any, *, task_id: str, family: str) -> Mapping[str, Any]:
+    """The ``data`` of a status read, checked to be an object.
+
+    ``None`` (KIE's answer for a task it does not know) raises
+    :class:`~kierouter.NotFoundError`; anything but an object raises
+    :class:`~kierouter.MalformedResponseError` naming ``family`` (``"Flux"``, ``"MJ"``, ...).
+    """
+    if data is None:
+        raise NotFoundError("no such task", code=404, task_id=task_id)
+    if not isinstance(data, Mapping):
+        raise MalformedResponseError(
+            f"{family} record-info data is not an object: {clip_repr(data)}"
+        )
+    return data
+
+
+def callback_data(
+    body: Any, *, family: str, top_level_first: bool = False
+) -> tuple[Mapping[str, Any], str]:
+    """The ``data`` object of a callback body ``{code, msg, data}`` and the task id it names.
+
+    The task id is ``data.taskId``, ``data.task_id`` or the body's own ``taskId``, in that order
+    (with ``top_level_first``, the body's own first, as the webhook receiver reads it). A body
+    without a ``data`` object or a task id raises :class:`~kierouter.MalformedResponseError`.
+    """
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
+        raise MalformedResponseError(f"{family} callback has no data object: {clip_repr(body)}")
+    data = body["data"]
+    if top_level_first:
+        task_id = body.get("taskId") or data.get("taskId") or data.get("task_id")
+    else:
+        task_id = data.get("taskId") or data.get("task_id") or body.get("taskId")
+    if not isinstance(task_id, str) or not task_id:
+        raise MalformedResponseError(f"{family} callback has no taskId")
+    return data, task_id
+
+
+def callback_failure(body: Mapping[str, Any], *, task_id: str, family: str) -> TaskStatus | None:
+    """A failed status for a callback whose integer ``code`` is not 200; ``None`` on 200.
+
+    For the legacy APIs that signal failure by the callback's code (GPT-4o image, Midjourney):
+    the status is ``failed`` with ``fail_code`` the code and ``fail_message`` the ``msg``. A
+    missing or non-integer code raises :class:`~kierouter.MalformedResponseError`.
+    """
+    code = body.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise MalformedResponseError(f"{family} callback for {task_id} has no integer code")
+    if code == 200:
+        return None
+    return TaskStatus(
+        task_id=task_id,
+        state="failed",
+        raw_state=f"callback code {code}",
+        fail_code=str(code),
+        fail_message=text_or_none(body.get("msg")) or text_or_none(body.get("message")),
+    )
 
 
 def _string_urls(values: Any) -> tuple[str, ...]:
@@ -307,17 +556,14 @@ class MarketProvider(Provider):
         )
 
     def parse_status(self, data: Any, *, task_id: str) -> TaskStatus:
-        if data is None:
-            raise NotFoundError("no such task", code=404, task_id=task_id)
-        if not isinstance(data, Mapping):
-            raise MalformedResponseError(f"recordInfo data is not an object: {_clip(data)}")
+        data = status_data(data, task_id=task_id, family="Market")
         raw = data.get("state")
         if not isinstance(raw, str) or raw not in _MARKET_STATES:
             raise MalformedResponseError(f"unknown Market state {raw!r} for task {task_id}")
         state = _MARKET_STATES[raw]
         urls: tuple[str, ...] = ()
         if state == "success":
-            result = _loads_maybe(data.get("resultJson"), "resultJson")
+            result = parse_json_field(data.get("resultJson"), "resultJson")
             if isinstance(result, Mapping):
                 urls = _string_urls(result.get("resultUrls"))
                 inner = result.get("data")
@@ -328,7 +574,7 @@ class MarketProvider(Provider):
         fail_code = data.get("failCode")
         fail_msg = data.get("failMsg")
         found_id = data.get("taskId")
-        credits = _as_float(data.get("creditsConsumed"))
+        credits = float_or_none(data.get("creditsConsumed"))
         return TaskStatus(
             task_id=found_id if isinstance(found_id, str) and found_id else task_id,
             state=state,  # type: ignore[arg-type]
@@ -337,15 +583,10 @@ class MarketProvider(Provider):
             fail_code=str(fail_code) if fail_code not in (None, "") else None,
             fail_message=fail_msg if isinstance(fail_msg, str) and fail_msg else None,
             credits=credits,
-            created_ms=_as_int(data.get("createTime")),
-            completed_ms=_as_int(data.get("completeTime")),
+            created_ms=int_or_none(data.get("createTime")),
+            completed_ms=int_or_none(data.get("completeTime")),
         )
 
     def parse_callback(self, body: Any) -> TaskStatus:
-        if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
-            raise MalformedResponseError(f"Market callback has no data object: {_clip(body)}")
-        data = body["data"]
-        task_id = data.get("taskId") or data.get("task_id") or body.get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise MalformedResponseError("Market callback has no taskId")
+        data, task_id = callback_data(body, family="Market")
         return self.parse_status(data, task_id=task_id)

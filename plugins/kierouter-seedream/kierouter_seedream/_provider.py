@@ -19,7 +19,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
-from kierouter.provider import check_choice, check_max_len, snap_aspect_ratio
+from kierouter.provider import (
+    RESOLUTIONS,
+    check_bool,
+    check_choice,
+    check_count,
+    check_mask,
+    check_options,
+    check_prompt,
+    check_reference_images,
+    check_resolution,
+    check_task_kind,
+    snap_aspect_ratio,
+)
 
 from ._cards import (
     EDIT_PARTNER,
@@ -61,7 +73,6 @@ _FAMILY_OPTIONS = tuple(sorted({key for keys in MODEL_OPTIONS.values() for key i
 
 _5_LITE = (SEEDREAM_5_LITE_T2I.id, SEEDREAM_5_LITE_I2I.id)
 _MIN_PROMPT = 3  # 5 Lite refuses shorter prompts (KIE-API.md §5)
-_RESOLUTIONS = ("1K", "2K", "4K")
 
 
 class SeedreamProvider(MarketProvider):
@@ -71,7 +82,13 @@ class SeedreamProvider(MarketProvider):
         self, card: ModelCard, request: ImageRequest, *, seed: int | None
     ) -> tuple[dict[str, Any], list[Adaptation], bool]:
         """Return ``(input, adaptations, seed_sent)`` for ``card``; raise ValidationError early."""
-        options = _options(card, request)
+        options = check_options(
+            card,
+            request,
+            MODEL_OPTIONS[card.id],
+            family_allowed=_FAMILY_OPTIONS,
+            family_name="Seedream",
+        )
         _check_request(card, request)
         adaptations: list[Adaptation] = []
         if request.negative_prompt:
@@ -91,7 +108,8 @@ class SeedreamProvider(MarketProvider):
         else:
             _quality_fields(card, request, options, fields, adaptations)
             seed_sent = False
-        fields["nsfw_checker"] = _bool_option(card, options, "nsfw_checker", default=False)
+        nsfw = options.get("nsfw_checker", False)
+        fields["nsfw_checker"] = check_bool("options.nsfw_checker", nsfw, model=card.id)
         return fields, adaptations, seed_sent
 
 
@@ -116,7 +134,7 @@ def _v4_fields(
             adaptations.append(adaptation)
     if "image_resolution" in options:
         fields["image_resolution"] = check_choice(
-            "options.image_resolution", options["image_resolution"], _RESOLUTIONS, model=card.id
+            "options.image_resolution", options["image_resolution"], RESOLUTIONS, model=card.id
         )
     else:
         fields["image_resolution"] = request.resolution or "1K"
@@ -167,80 +185,23 @@ def _quality_fields(
         )
 
 
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    """The request's options for ``card``: family-wide keys it knows, overlaid by its own.
-
-    A key set for the model itself must be one of its fields; a family-wide key must be a field
-    of some Seedream model and is applied only to the models that have it.
-    """
-    allowed = MODEL_OPTIONS[card.id]
-    family = request.options.get(card.family, {})
-    own = request.options.get(card.id, {})
-    for key in family:
-        if key not in _FAMILY_OPTIONS:
-            raise ValidationError(
-                f"options.{key}",
-                f"no Seedream model has an option {key!r}",
-                allowed=_FAMILY_OPTIONS,
-                model=card.id,
-            )
-    for key in own:
-        if key not in allowed:
-            raise ValidationError(
-                f"options.{key}", f"{card.id} has no option {key!r}", allowed=allowed, model=card.id
-            )
-    merged = {key: value for key, value in family.items() if key in allowed}
-    merged.update(own)
-    return merged
-
-
-def _bool_option(card: ModelCard, options: Mapping[str, Any], name: str, *, default: bool) -> bool:
-    value = options.get(name, default)
-    if not isinstance(value, bool):
-        raise ValidationError(
-            f"options.{name}", f"{value!r} is not a boolean", allowed=(True, False), model=card.id
-        )
-    return value
-
-
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what this model cannot do, naming the field and what it allows."""
-    caps = card.capabilities
-    kind = request.kind
-    if kind not in card.task_kinds:
-        partner = EDIT_PARTNER[card.id]
-        hint = {
+    partner = EDIT_PARTNER[card.id]
+    check_task_kind(
+        card,
+        request,
+        hints={
             "edit": f"{card.id} cannot edit images; use {partner}",
             "generate": f"{card.id} edits reference images; for text-to-image use {partner}",
-        }.get(kind, f"Seedream models cannot {kind}")
-        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
-    if request.resolution is not None:
-        check_choice("resolution", request.resolution, _RESOLUTIONS, model=card.id)
-    n_images = len(request.images)
-    if n_images and not caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{card.id} takes no reference images; use {EDIT_PARTNER[card.id]}",
-            allowed=(),
-            model=card.id,
-        )
-    if n_images > caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{n_images} reference images; {card.id} takes at most {caps.max_reference_images}",
-            allowed=tuple(range(1, caps.max_reference_images + 1)),
-            model=card.id,
-        )
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if not 1 <= request.count <= caps.max_images:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; {card.id} returns 1 to {caps.max_images} a task",
-            allowed=tuple(range(1, caps.max_images + 1)),
-            model=card.id,
-        )
-    check_max_len("prompt", request.prompt, caps.max_prompt_chars, model=card.id)
+        },
+        fallback=f"Seedream models cannot {request.kind}",
+    )
+    check_resolution(card, request)
+    check_reference_images(card, request, suggestion=partner)
+    check_mask(card, request)
+    check_count(card, request)
+    check_prompt(card, request)
     if card.id in _5_LITE and len(request.prompt) < _MIN_PROMPT:
         raise ValidationError(
             "prompt",
