@@ -68,9 +68,11 @@ __all__ = [
 ]
 
 MARKET_CREATE_PATH = "/api/v1/jobs/createTask"
+"""KIE Market's create endpoint (``POST``), used by every ``MarketProvider``."""
 MARKET_STATUS_PATH = "/api/v1/jobs/recordInfo"
-#: The canonical ``ImageRequest.resolution`` tiers.
+"""KIE Market's status endpoint (``GET ?taskId=``), used by every ``MarketProvider``."""
 RESOLUTIONS = ("1K", "2K", "4K")
+"""The canonical ``ImageRequest.resolution`` tiers."""
 
 
 class PreparedCall(msgspec.Struct, frozen=True, kw_only=True):
