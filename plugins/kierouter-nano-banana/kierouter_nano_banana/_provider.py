@@ -22,15 +22,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
-from kierouter.provider import check_choice, check_max_len, snap_aspect_ratio
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard
+from kierouter.provider import (
+    RESOLUTIONS,
+    check_choice,
+    check_count,
+    check_mask,
+    check_options,
+    check_prompt,
+    check_reference_images,
+    check_resolution,
+    check_task_kind,
+    snap_aspect_ratio,
+)
 
 from ._cards import NANO_BANANA, NANO_BANANA_2, NANO_BANANA_EDIT, NANO_BANANA_PRO
 
 __all__ = ["MODEL_OPTIONS", "OUTPUT_FORMATS", "NanoBananaProvider"]
 
 _GOOGLE = (NANO_BANANA.id, NANO_BANANA_EDIT.id)
-_RESOLUTIONS = ("1K", "2K", "4K")
 
 #: Model-specific fields a request may set through ``options`` (keyed by model id or family).
 MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -64,7 +74,13 @@ class NanoBananaProvider(MarketProvider):
         self, card: ModelCard, request: ImageRequest, *, seed: int | None
     ) -> tuple[dict[str, Any], list[Adaptation], bool]:
         """Return ``(input, adaptations, False)`` for ``card``; raise ValidationError early."""
-        options = _options(card, request)
+        options = check_options(
+            card,
+            request,
+            MODEL_OPTIONS[card.id],
+            family_allowed=_FAMILY_OPTIONS,
+            family_name="Nano Banana",
+        )
         _check_request(card, request)
         adaptations: list[Adaptation] = []
         if request.negative_prompt:
@@ -140,75 +156,27 @@ def _resolution(
         return None
     if "resolution" in options:
         value: str = check_choice(
-            "options.resolution", options["resolution"], _RESOLUTIONS, model=card.id
+            "options.resolution", options["resolution"], RESOLUTIONS, model=card.id
         )
         return value
     return request.resolution  # None leaves KIE's default, 1K
 
 
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    """The request's options for ``card``: family-wide keys it knows, overlaid by its own.
-
-    A key set for the model itself must be one of its fields; a family-wide key must be a field
-    of some Nano Banana model and is applied only to the models that have it.
-    """
-    allowed = MODEL_OPTIONS[card.id]
-    family = request.options.get(card.family, {})
-    own = request.options.get(card.id, {})
-    for key in family:
-        if key not in _FAMILY_OPTIONS:
-            raise ValidationError(
-                f"options.{key}",
-                f"no Nano Banana model has an option {key!r}",
-                allowed=_FAMILY_OPTIONS,
-                model=card.id,
-            )
-    for key in own:
-        if key not in allowed:
-            raise ValidationError(
-                f"options.{key}", f"{card.id} has no option {key!r}", allowed=allowed, model=card.id
-            )
-    merged = {key: value for key, value in family.items() if key in allowed}
-    merged.update(own)
-    return merged
-
-
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what this model cannot do, naming the field and what it allows."""
-    caps = card.capabilities
-    kind = request.kind
-    if kind not in card.task_kinds:
-        hint = {
+    check_task_kind(
+        card,
+        request,
+        hints={
             "edit": f"{card.id} cannot edit images; use {NANO_BANANA_EDIT.id}, "
             f"{NANO_BANANA_2.id} or {NANO_BANANA_PRO.id}",
             "generate": f"{card.id} only edits reference images; for text-to-image use "
             f"{NANO_BANANA.id}, {NANO_BANANA_2.id} or {NANO_BANANA_PRO.id}",
-        }.get(kind, f"Nano Banana models cannot {kind}")
-        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
-    if request.resolution is not None:
-        check_choice("resolution", request.resolution, _RESOLUTIONS, model=card.id)
-    n_images = len(request.images)
-    if n_images and not caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{card.id} takes no reference images; use {NANO_BANANA_EDIT.id}",
-            allowed=(),
-            model=card.id,
-        )
-    if n_images > caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{n_images} reference images; {card.id} takes at most {caps.max_reference_images}",
-            allowed=tuple(range(1, caps.max_reference_images + 1)),
-            model=card.id,
-        )
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if request.count != 1:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; {card.id} returns one image a task",
-            allowed=(1,),
-            model=card.id,
-        )
-    check_max_len("prompt", request.prompt, caps.max_prompt_chars, model=card.id)
+        },
+        fallback=f"Nano Banana models cannot {request.kind}",
+    )
+    check_resolution(card, request)
+    check_reference_images(card, request, suggestion=NANO_BANANA_EDIT.id)
+    check_mask(card, request)
+    check_count(card, request)
+    check_prompt(card, request)
