@@ -244,7 +244,7 @@ def test_sigkill_between_the_create_post_and_its_journal_commit(sim: Sim, tmp_pa
 
 
 def test_zz_record_crash_runs(reliability: Any) -> None:
-    """Records the kill-and-resume runs for docs/reliability.md; skipped when they were deselected."""
+    """Records the kill-and-resume runs for docs/reliability.md (skipped if deselected)."""
     if not RESULTS:
         pytest.skip("the crash runs did not run (deselected)")
     random_runs = [r for r in RESULTS if r["killed_at"] is not None]
