@@ -24,8 +24,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
-from kierouter.provider import check_choice, check_max_len, check_range, snap_aspect_ratio
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard
+from kierouter.provider import (
+    check_bool,
+    check_choice,
+    check_count,
+    check_mask,
+    check_max_len,
+    check_options,
+    check_prompt,
+    check_range,
+    check_reference_images,
+    check_resolution,
+    check_task_kind,
+    snap_aspect_ratio,
+)
 
 from ._cards import (
     QWEN2_EDIT,
@@ -101,7 +114,6 @@ _RATIO_FOR_NAME = {name: ratio for ratio, name in QWEN_SIZE_FOR_RATIO.items()}
 
 
 _NEGATIVE_MAX = 500
-_RESOLUTIONS = ("1K", "2K", "4K")
 # the other task kind's models, named in "cannot edit" / "cannot generate" errors
 _PARTNERS = {
     QWEN_T2I.id: f"{QWEN_EDIT.id} or {QWEN_I2I.id}",
@@ -119,7 +131,13 @@ class QwenProvider(MarketProvider):
         self, card: ModelCard, request: ImageRequest, *, seed: int | None
     ) -> tuple[dict[str, Any], list[Adaptation], bool]:
         """Return ``(input, adaptations, seed_sent)`` for ``card``; raise ValidationError early."""
-        options = _options(card, request)
+        options = check_options(
+            card,
+            request,
+            MODEL_OPTIONS[card.id],
+            family_allowed=_FAMILY_OPTIONS,
+            family_name="Qwen",
+        )
         _check_request(card, request)
         adaptations: list[Adaptation] = []
         fields: dict[str, Any] = {"prompt": request.prompt}
@@ -153,7 +171,9 @@ class QwenProvider(MarketProvider):
         if card.id in _V1:
             _tuning_fields(card, options, fields)
         if "nsfw_checker" in options:
-            fields["nsfw_checker"] = _bool_option(card, options, "nsfw_checker")
+            fields["nsfw_checker"] = check_bool(
+                "options.nsfw_checker", options["nsfw_checker"], model=card.id
+            )
         if request.resolution not in (None, "1K"):
             adaptations.append(
                 Adaptation(
@@ -231,82 +251,27 @@ def _tuning_fields(card: ModelCard, options: Mapping[str, Any], fields: dict[str
             "options.acceleration", options["acceleration"], ACCELERATIONS, model=card.id
         )
     if "enable_safety_checker" in options:
-        fields["enable_safety_checker"] = _bool_option(card, options, "enable_safety_checker")
-
-
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    """The request's options for ``card``: family-wide keys it knows, overlaid by its own.
-
-    A key set for the model itself must be one of its fields; a family-wide key must be a field
-    of some Qwen model and is applied only to the models that have it.
-    """
-    allowed = MODEL_OPTIONS[card.id]
-    family = request.options.get(card.family, {})
-    own = request.options.get(card.id, {})
-    for key in family:
-        if key not in _FAMILY_OPTIONS:
-            raise ValidationError(
-                f"options.{key}",
-                f"no Qwen model has an option {key!r}",
-                allowed=_FAMILY_OPTIONS,
-                model=card.id,
-            )
-    for key in own:
-        if key not in allowed:
-            raise ValidationError(
-                f"options.{key}", f"{card.id} has no option {key!r}", allowed=allowed, model=card.id
-            )
-    merged = {key: value for key, value in family.items() if key in allowed}
-    merged.update(own)
-    return merged
-
-
-def _bool_option(card: ModelCard, options: Mapping[str, Any], name: str) -> bool:
-    value = options[name]
-    if not isinstance(value, bool):
-        raise ValidationError(
-            f"options.{name}", f"{value!r} is not a boolean", allowed=(True, False), model=card.id
+        fields["enable_safety_checker"] = check_bool(
+            "options.enable_safety_checker", options["enable_safety_checker"], model=card.id
         )
-    return value
 
 
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what this model cannot do, naming the field and what it allows."""
-    caps = card.capabilities
-    kind = request.kind
-    if kind not in card.task_kinds:
-        hint = {
-            "edit": f"{card.id} cannot edit images; use {_PARTNERS[card.id]}",
-            "generate": f"{card.id} edits an input image; for text-to-image use "
-            f"{_PARTNERS[card.id]}",
-        }.get(kind, f"Qwen models cannot {kind}")
-        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
-    if request.resolution is not None:
-        check_choice("resolution", request.resolution, _RESOLUTIONS, model=card.id)
-    n_images = len(request.images)
-    if n_images and not caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{card.id} takes no reference images; use {_PARTNERS[card.id]}",
-            allowed=(),
-            model=card.id,
-        )
-    if n_images > caps.max_reference_images:
-        raise ValidationError(
-            "images",
-            f"{n_images} reference images; {card.id} takes exactly one input image",
-            allowed=(1,),
-            model=card.id,
-        )
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if not 1 <= request.count <= caps.max_images:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; {card.id} returns 1 to {caps.max_images} a task",
-            allowed=tuple(range(1, caps.max_images + 1)),
-            model=card.id,
-        )
-    check_max_len("prompt", request.prompt, caps.max_prompt_chars, model=card.id)
+    partner = _PARTNERS[card.id]
+    check_task_kind(
+        card,
+        request,
+        hints={
+            "edit": f"{card.id} cannot edit images; use {partner}",
+            "generate": f"{card.id} edits an input image; for text-to-image use {partner}",
+        },
+        fallback=f"Qwen models cannot {request.kind}",
+    )
+    check_resolution(card, request)
+    check_reference_images(card, request, suggestion=partner)
+    check_mask(card, request)
+    check_count(card, request)
+    check_prompt(card, request)
     if request.negative_prompt and card.id in _V1:
         check_max_len("negative_prompt", request.negative_prompt, _NEGATIVE_MAX, model=card.id)
