@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard, ValidationError
+from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard
+from kierouter.provider import check_count, check_mask, check_options, check_task_kind
 
 from ._cards import CRISP_UPSCALE, REMOVE_BACKGROUND
 
 __all__ = ["RecraftProvider"]
 
 _OTHER = {REMOVE_BACKGROUND.id: CRISP_UPSCALE.id, CRISP_UPSCALE.id: REMOVE_BACKGROUND.id}
+_UTILITIES = ("remove-background", "upscale")
 
 
 class RecraftProvider(MarketProvider):
@@ -51,26 +53,13 @@ def _resolution_reason(card: ModelCard) -> str:
 
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what this model cannot do, naming the field and what it allows."""
-    for scope in (card.family, card.id):
-        for key in request.options.get(scope, {}):
-            raise ValidationError(
-                f"options.{key}", f"{card.id} takes no options", allowed=(), model=card.id
-            )
-    kind = request.kind
-    if kind not in card.task_kinds:
-        hint = (
-            f"{card.id} cannot {kind}; use {_OTHER[card.id]}"
-            if kind in ("remove-background", "upscale")
-            else f"{card.id} cannot {kind}; Recraft only removes backgrounds and upscales"
-        )
-        raise ValidationError("task", hint, allowed=card.task_kinds, model=card.id)
+    check_options(card, request, ())
+    check_task_kind(
+        card,
+        request,
+        hints={kind: f"{card.id} cannot {kind}; use {_OTHER[card.id]}" for kind in _UTILITIES},
+        fallback=f"{card.id} cannot {request.kind}; Recraft only removes backgrounds and upscales",
+    )
     # ImageRequest.validate() already demands exactly one image for these task kinds
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if request.count != 1:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; {card.id} returns one image a task",
-            allowed=(1,),
-            model=card.id,
-        )
+    check_mask(card, request)
+    check_count(card, request)
