@@ -34,13 +34,27 @@ from kierouter import (
     KieValidationError,
     MalformedResponseError,
     ModelCard,
-    NotFoundError,
     PreparedCall,
     Provider,
     TaskStatus,
     ValidationError,
 )
-from kierouter.provider import check_choice, check_max_len, snap_aspect_ratio
+from kierouter.provider import (
+    callback_data,
+    check_bool,
+    check_choice,
+    check_count,
+    check_mask,
+    check_options,
+    check_prompt,
+    check_reference_images,
+    check_resolution,
+    check_task_kind,
+    clip_repr,
+    snap_aspect_ratio,
+    status_data,
+    text_or_none,
+)
 
 from ._cards import CARDS, FLUX_ASPECT_RATIOS
 
@@ -73,7 +87,6 @@ _OPTIONS = (
 MODEL_OPTIONS: dict[str, tuple[str, ...]] = {card.id: _OPTIONS for card in CARDS}
 
 _FORMATS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
-_RESOLUTIONS = ("1K", "2K", "4K")
 _KIE_DEFAULT_RATIO = "16:9"
 
 
@@ -93,7 +106,7 @@ class FluxKontextProvider(Provider):
     ) -> PreparedCall:
         """Validate ``request`` for ``card`` and build the flat generate body."""
         request.validate()
-        options = _options(card, request)
+        options = check_options(card, request, _OPTIONS, family_name="Flux Kontext")
         _check_request(card, request)
         kind = request.kind
         adaptations: list[Adaptation] = []
@@ -109,10 +122,12 @@ class FluxKontextProvider(Provider):
             )
             body["outputFormat"] = _FORMATS[value]
         if "promptUpsampling" in options:
-            body["promptUpsampling"] = _bool_option(card, options, "promptUpsampling")
+            body["promptUpsampling"] = check_bool(
+                "options.promptUpsampling", options["promptUpsampling"], model=card.id
+            )
         body["enableTranslation"] = _translation(card, request, options, adaptations)
         if "uploadCn" in options:
-            body["uploadCn"] = _bool_option(card, options, "uploadCn")
+            body["uploadCn"] = check_bool("options.uploadCn", options["uploadCn"], model=card.id)
         if "safetyTolerance" in options:
             body["safetyTolerance"] = _safety_tolerance(card, kind, options["safetyTolerance"])
         if "watermark" in options:
@@ -135,14 +150,11 @@ class FluxKontextProvider(Provider):
 
     def parse_status(self, data: Any, *, task_id: str) -> TaskStatus:
         """Normalise record-info ``data``: ``successFlag`` 0/1/2/3, one ``resultImageUrl``."""
-        if data is None:
-            raise NotFoundError("no such task", code=404, task_id=task_id)
-        if not isinstance(data, Mapping):
-            raise MalformedResponseError(f"Flux record-info data is not an object: {_clip(data)}")
+        data = status_data(data, task_id=task_id, family="Flux")
         flag = _flag(data.get("successFlag"))
         if flag is None:
             raise MalformedResponseError(
-                f"unknown Flux successFlag {_clip(data.get('successFlag'))} for task {task_id}"
+                f"unknown Flux successFlag {clip_repr(data.get('successFlag'))} for task {task_id}"
             )
         state, raw = SUCCESS_FLAGS[flag]
         urls: tuple[str, ...] = ()
@@ -153,8 +165,7 @@ class FluxKontextProvider(Provider):
         fail_code = fail_message = None
         if state == "failed":
             fail_code = _code_text(data.get("errorCode"))
-            message = data.get("errorMessage")
-            fail_message = message if isinstance(message, str) and message else None
+            fail_message = text_or_none(data.get("errorMessage"))
         found = data.get("taskId")
         return TaskStatus(
             task_id=found if isinstance(found, str) and found else task_id,
@@ -169,17 +180,11 @@ class FluxKontextProvider(Provider):
 
     def parse_callback(self, body: Any) -> TaskStatus:
         """Normalise a callback: code 200 with ``data.info.resultImageUrl``, else a failure."""
-        if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
-            raise MalformedResponseError(f"Flux callback has no data object: {_clip(body)}")
-        data = body["data"]
-        task_id = data.get("taskId") or data.get("task_id") or body.get("taskId")
-        if not isinstance(task_id, str) or not task_id:
-            raise MalformedResponseError("Flux callback has no taskId")
+        data, task_id = callback_data(body, family="Flux")
         code = _code_text(body.get("code"))
         if code is None:
             raise MalformedResponseError(f"Flux callback for {task_id} has no code")
-        msg = body.get("msg") or body.get("message")
-        message = msg if isinstance(msg, str) and msg else None
+        message = text_or_none(body.get("msg") or body.get("message"))
         if code != "200":
             return TaskStatus(
                 task_id=task_id,
@@ -249,7 +254,7 @@ def _translation(
     adaptations: list[Adaptation],
 ) -> bool:
     if "enableTranslation" in options:
-        return _bool_option(card, options, "enableTranslation")
+        return check_bool("options.enableTranslation", options["enableTranslation"], model=card.id)
     language = request.language
     if language is not None:
         english = language.lower().split("-")[0].split("_")[0] == "en"
@@ -318,41 +323,9 @@ def _unsupported(request: ImageRequest, adaptations: list[Adaptation]) -> None:
         )
 
 
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    """The request's options for ``card`` (family-wide ``flux-kontext`` overlaid by its own)."""
-    merged: dict[str, Any] = {}
-    for where in (card.family, card.id):
-        for key, value in request.options.get(where, {}).items():
-            if key not in _OPTIONS:
-                raise ValidationError(
-                    f"options.{key}",
-                    f"Flux Kontext has no option {key!r}",
-                    allowed=_OPTIONS,
-                    model=card.id,
-                )
-            merged[key] = value
-    return merged
-
-
-def _bool_option(card: ModelCard, options: Mapping[str, Any], name: str) -> bool:
-    value = options[name]
-    if not isinstance(value, bool):
-        raise ValidationError(
-            f"options.{name}", f"{value!r} is not a boolean", allowed=(True, False), model=card.id
-        )
-    return value
-
-
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what Flux Kontext cannot do, naming the field and what it allows."""
-    kind = request.kind
-    if kind not in card.task_kinds:
-        raise ValidationError(
-            "task",
-            f"{card.id} generates and edits; it cannot {kind}",
-            allowed=card.task_kinds,
-            model=card.id,
-        )
+    kind = check_task_kind(card, request)
     if kind == "generate" and request.images:
         raise ValidationError(
             "images",
@@ -360,33 +333,14 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
             allowed=(),
             model=card.id,
         )
-    if len(request.images) > 1:
-        raise ValidationError(
-            "images",
-            f"{len(request.images)} input images; {card.id} edits exactly one (inputImage)",
-            allowed=(1,),
-            model=card.id,
-        )
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if request.count != 1:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; {card.id} returns one image a task",
-            allowed=(1,),
-            model=card.id,
-        )
-    if request.resolution is not None:
-        check_choice("resolution", request.resolution, _RESOLUTIONS, model=card.id)
-    check_max_len("prompt", request.prompt, card.capabilities.max_prompt_chars, model=card.id)
+    check_reference_images(card, request)  # one: inputImage
+    check_mask(card, request)
+    check_count(card, request)
+    check_resolution(card, request)
+    check_prompt(card, request)
 
 
 # -- parsing helpers ---------------------------------------------------------------------------
-
-
-def _clip(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _flag(value: Any) -> int | None:
