@@ -22,19 +22,30 @@ from kierouter import (
     ImageRequest,
     MalformedResponseError,
     ModelCard,
-    NotFoundError,
     TaskStatus,
     ValidationError,
 )
 from kierouter.provider import (
     PreparedCall,
     Provider,
+    callback_data,
+    callback_failure,
+    check_bool,
     check_choice,
-    check_max_len,
+    check_count,
+    check_options,
+    check_prompt,
+    check_reference_images,
+    check_task_kind,
+    code_or_none,
+    float_or_none,
+    int_or_none,
     snap_aspect_ratio,
+    status_data,
+    text_or_none,
 )
 
-from ._cards import GPT4O_SIZES, MAX_FILES, N_VARIANTS
+from ._cards import GPT4O_SIZES, N_VARIANTS
 
 __all__ = [
     "CREATE_PATH",
@@ -83,7 +94,7 @@ class Gpt4oImageProvider(Provider):
     ) -> PreparedCall:
         """Validate ``request`` and build the generate body (ValidationError before any call)."""
         request.validate()
-        options = _options(card, request)
+        options = check_options(card, request, _OPTIONS)
         _check_request(card, request)
         adaptations: list[Adaptation] = []
         body: dict[str, Any] = {"prompt": request.prompt}
@@ -101,7 +112,7 @@ class Gpt4oImageProvider(Provider):
         body["nVariants"] = request.count
         for name in _BOOL_OPTIONS:
             if name in options:
-                body[name] = _bool(card, name, options[name])
+                body[name] = check_bool(f"options.{name}", options[name], model=card.id)
         if "fallbackModel" in options:
             body["fallbackModel"] = check_choice(
                 "options.fallbackModel", options["fallbackModel"], FALLBACK_MODELS, model=card.id
@@ -130,10 +141,7 @@ class Gpt4oImageProvider(Provider):
 
     def parse_status(self, data: Any, *, task_id: str) -> TaskStatus:
         """Normalise record-info ``data``; ``null`` means no such task."""
-        if data is None:
-            raise NotFoundError("no such task", code=404, task_id=task_id)
-        if not isinstance(data, Mapping):
-            raise MalformedResponseError(f"4o record-info data is not an object: {_clip(data)}")
+        data = status_data(data, task_id=task_id, family="4o")
         flag = data.get("successFlag")
         word = data.get("status")
         if isinstance(flag, int) and not isinstance(flag, bool) and flag in _FLAGS:
@@ -160,33 +168,19 @@ class Gpt4oImageProvider(Provider):
             state=state,  # type: ignore[arg-type]
             raw_state=raw,
             urls=urls,
-            fail_code=_code(data.get("errorCode")) if failed else None,
-            fail_message=_text(data.get("errorMessage")) if failed else None,
-            progress=_float(data.get("progress")),
-            created_ms=_int(data.get("createTime")),
-            completed_ms=_int(data.get("completeTime")),
+            fail_code=code_or_none(data.get("errorCode")) if failed else None,
+            fail_message=text_or_none(data.get("errorMessage")) if failed else None,
+            progress=float_or_none(data.get("progress")),
+            created_ms=int_or_none(data.get("createTime")),
+            completed_ms=int_or_none(data.get("completeTime")),
         )
 
     def parse_callback(self, body: Any) -> TaskStatus:
         """Normalise a callback: ``data.info.result_urls`` on code 200, else failed (the code)."""
-        if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
-            raise MalformedResponseError(f"4o callback has no data object: {_clip(body)}")
-        data = body["data"]
-        task_id = body.get("taskId") or data.get("taskId") or data.get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise MalformedResponseError("4o callback has no taskId")
-        code = body.get("code")
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise MalformedResponseError(f"4o callback for {task_id} has no integer code")
-        msg = _text(body.get("msg")) or _text(body.get("message"))
-        if code != 200:
-            return TaskStatus(
-                task_id=task_id,
-                state="failed",
-                raw_state=f"callback code {code}",
-                fail_code=str(code),
-                fail_message=msg,
-            )
+        data, task_id = callback_data(body, family="4o", top_level_first=True)
+        failure = callback_failure(body, task_id=task_id, family="4o")
+        if failure is not None:
+            return failure
         info = data.get("info")
         urls: tuple[str, ...] = ()
         if isinstance(info, Mapping):
@@ -198,46 +192,10 @@ class Gpt4oImageProvider(Provider):
         )
 
 
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for key in (card.family, card.id):
-        for name, value in request.options.get(key, {}).items():
-            if name not in _OPTIONS:
-                raise ValidationError(
-                    f"options.{name}",
-                    f"{card.id} has no option {name!r}",
-                    allowed=_OPTIONS,
-                    model=card.id,
-                )
-            merged[name] = value
-    return merged
-
-
-def _bool(card: ModelCard, name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(
-            f"options.{name}", f"{value!r} is not a boolean", allowed=(True, False), model=card.id
-        )
-    return value
-
-
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what the 4o API cannot do, naming the field and what it allows."""
-    if request.kind not in card.task_kinds:
-        raise ValidationError(
-            "task",
-            f"{card.id} generates and edits; it cannot {request.kind}",
-            allowed=card.task_kinds,
-            model=card.id,
-        )
-    n_images = len(request.images)
-    if n_images > MAX_FILES:
-        raise ValidationError(
-            "images",
-            f"{n_images} reference images; filesUrl takes at most {MAX_FILES}",
-            allowed=tuple(range(1, MAX_FILES + 1)),
-            model=card.id,
-        )
+    check_task_kind(card, request)
+    n_images = check_reference_images(card, request)  # filesUrl: at most MAX_FILES
     if request.mask is not None and n_images != 1:
         raise ValidationError(
             "mask",
@@ -245,14 +203,8 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
             allowed=(1,),
             model=card.id,
         )
-    if request.count not in N_VARIANTS:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; nVariants takes 1, 2 or 4",
-            allowed=N_VARIANTS,
-            model=card.id,
-        )
-    check_max_len("prompt", request.prompt, card.capabilities.max_prompt_chars, model=card.id)
+    check_count(card, request, allowed=N_VARIANTS)  # nVariants
+    check_prompt(card, request)
 
 
 def _dropped(request: ImageRequest) -> list[Adaptation]:
@@ -280,43 +232,3 @@ def _urls(values: Any) -> tuple[str, ...]:
     if not isinstance(values, list | tuple):
         return ()
     return tuple(v for v in values if isinstance(v, str) and v)
-
-
-def _code(value: Any) -> str | None:
-    if isinstance(value, bool) or value in (None, ""):
-        return None
-    if isinstance(value, int | str):
-        return str(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    return None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
-
-
-def _clip(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
