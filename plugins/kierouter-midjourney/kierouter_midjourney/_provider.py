@@ -19,7 +19,6 @@ KIE removed its MJ pages from the docs in 2026. When KIE answers that the endpoi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -38,10 +37,23 @@ from kierouter import (
 from kierouter.provider import (
     PreparedCall,
     Provider,
+    callback_data,
+    callback_failure,
+    check_bool,
     check_choice,
-    check_max_len,
+    check_count,
+    check_mask,
+    check_options,
+    check_prompt,
     check_range,
+    check_reference_images,
+    check_task_kind,
+    code_or_none,
+    int_or_none,
+    parse_json_field,
     snap_aspect_ratio,
+    status_data,
+    text_or_none,
 )
 
 from ._cards import IMAGES_PER_TASK, MAX_FILES, MJ_ASPECT_RATIOS, SPEED_CREDITS
@@ -100,7 +112,7 @@ class MidjourneyProvider(Provider):
     ) -> PreparedCall:
         """Validate ``request`` and build the generate body (ValidationError before any call)."""
         request.validate()
-        options = _options(card, request)
+        options = check_options(card, request, _OPTIONS)
         _check_request(card, request)
         task_type = _task_type(card, request, options)
         adaptations: list[Adaptation] = []
@@ -136,10 +148,7 @@ class MidjourneyProvider(Provider):
 
     def parse_status(self, data: Any, *, task_id: str) -> TaskStatus:
         """Normalise record-info ``data``; ``null`` means no such task."""
-        if data is None:
-            raise NotFoundError("no such task", code=404, task_id=task_id)
-        if not isinstance(data, Mapping):
-            raise MalformedResponseError(f"MJ record-info data is not an object: {_clip(data)}")
+        data = status_data(data, task_id=task_id, family="MJ")
         flag = data.get("successFlag")
         if isinstance(flag, bool) or not isinstance(flag, int) or flag not in _FLAGS:
             raise MalformedResponseError(f"MJ task {task_id} has an unknown successFlag {flag!r}")
@@ -148,14 +157,9 @@ class MidjourneyProvider(Provider):
         )
         urls: tuple[str, ...] = ()
         if state == "success":
-            info = data.get("resultInfoJson")
-            if isinstance(info, str):
-                try:
-                    info = json.loads(info) if info else None
-                except ValueError:
-                    raise MalformedResponseError(
-                        f"MJ task {task_id}: resultInfoJson is not JSON: {_clip(info)}"
-                    ) from None
+            info = parse_json_field(
+                data.get("resultInfoJson"), f"MJ task {task_id}: resultInfoJson"
+            )
             if isinstance(info, Mapping):
                 urls = _urls(info.get("resultUrls"))
             if not urls:
@@ -167,31 +171,18 @@ class MidjourneyProvider(Provider):
             state=state,
             raw_state=_FLAGS[flag],
             urls=urls,
-            fail_code=_code(data.get("errorCode")) if failed else None,
-            fail_message=_text(data.get("errorMessage")) if failed else None,
-            created_ms=_int(data.get("createTime")),
-            completed_ms=_int(data.get("completeTime")),
+            fail_code=code_or_none(data.get("errorCode")) if failed else None,
+            fail_message=text_or_none(data.get("errorMessage")) if failed else None,
+            created_ms=int_or_none(data.get("createTime")),
+            completed_ms=int_or_none(data.get("completeTime")),
         )
 
     def parse_callback(self, body: Any) -> TaskStatus:
         """Normalise a callback: flat ``data.resultUrls`` on code 200, else failed (the code)."""
-        if not isinstance(body, Mapping) or not isinstance(body.get("data"), Mapping):
-            raise MalformedResponseError(f"MJ callback has no data object: {_clip(body)}")
-        data = body["data"]
-        task_id = body.get("taskId") or data.get("taskId") or data.get("task_id")
-        if not isinstance(task_id, str) or not task_id:
-            raise MalformedResponseError("MJ callback has no taskId")
-        code = body.get("code")
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise MalformedResponseError(f"MJ callback for {task_id} has no integer code")
-        if code != 200:
-            return TaskStatus(
-                task_id=task_id,
-                state="failed",
-                raw_state=f"callback code {code}",
-                fail_code=str(code),
-                fail_message=_text(body.get("msg")) or _text(body.get("message")),
-            )
+        data, task_id = callback_data(body, family="MJ", top_level_first=True)
+        failure = callback_failure(body, task_id=task_id, family="MJ")
+        if failure is not None:
+            return failure
         urls = _urls(data.get("resultUrls"))
         if not urls:
             raise MalformedResponseError(f"MJ callback for {task_id}: code 200, no resultUrls")
@@ -213,21 +204,6 @@ class MidjourneyProvider(Provider):
             code=exc.code,
             http_status=exc.http_status,
         )
-
-
-def _options(card: ModelCard, request: ImageRequest) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for key in (card.family, card.id):
-        for name, value in request.options.get(key, {}).items():
-            if name not in _OPTIONS:
-                raise ValidationError(
-                    f"options.{name}",
-                    f"{card.id} has no option {name!r}",
-                    allowed=_OPTIONS,
-                    model=card.id,
-                )
-            merged[name] = value
-    return merged
 
 
 def _style_fields(
@@ -256,15 +232,9 @@ def _style_fields(
             )
         body["waterMark"] = options["waterMark"]
     if "enableTranslation" in options:
-        value = options["enableTranslation"]
-        if not isinstance(value, bool):
-            raise ValidationError(
-                "options.enableTranslation",
-                f"{value!r} is not a boolean",
-                allowed=(True, False),
-                model=card.id,
-            )
-        body["enableTranslation"] = value
+        body["enableTranslation"] = check_bool(
+            "options.enableTranslation", options["enableTranslation"], model=card.id
+        )
 
 
 def _task_type(card: ModelCard, request: ImageRequest, options: Mapping[str, Any]) -> str:
@@ -303,31 +273,11 @@ def _version(card: ModelCard, value: Any) -> str:
 
 def _check_request(card: ModelCard, request: ImageRequest) -> None:
     """Refuse what the MJ API cannot do, naming the field and what it allows."""
-    if request.kind not in card.task_kinds:
-        raise ValidationError(
-            "task",
-            f"{card.id} generates and edits; it cannot {request.kind}",
-            allowed=card.task_kinds,
-            model=card.id,
-        )
-    n_images = len(request.images)
-    if n_images > MAX_FILES:
-        raise ValidationError(
-            "images",
-            f"{n_images} reference images; kierouter sends at most {MAX_FILES} to Midjourney",
-            allowed=tuple(range(1, MAX_FILES + 1)),
-            model=card.id,
-        )
-    if request.mask is not None:
-        raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
-    if not 1 <= request.count <= IMAGES_PER_TASK:
-        raise ValidationError(
-            "count",
-            f"{request.count} images; one Midjourney task returns {IMAGES_PER_TASK}",
-            allowed=tuple(range(1, IMAGES_PER_TASK + 1)),
-            model=card.id,
-        )
-    check_max_len("prompt", request.prompt, card.capabilities.max_prompt_chars, model=card.id)
+    check_task_kind(card, request)
+    check_reference_images(card, request)  # fileUrls: at most MAX_FILES
+    check_mask(card, request)
+    check_count(card, request)  # 1..IMAGES_PER_TASK; the rest of the grid is an adaptation
+    check_prompt(card, request)
 
 
 def _dropped(request: ImageRequest) -> list[Adaptation]:
@@ -369,30 +319,3 @@ def _urls(values: Any) -> tuple[str, ...]:
         if isinstance(value, str) and value:
             out.append(value)
     return tuple(out)
-
-
-def _code(value: Any) -> str | None:
-    if isinstance(value, bool) or value in (None, ""):
-        return None
-    if isinstance(value, int | str):
-        return str(value)
-    return None
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    return None
-
-
-def _clip(value: Any, limit: int = 200) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
