@@ -146,3 +146,22 @@ def test_configure_layers_star_family_and_model() -> None:
     assert emu.state.config_for("qwen/text-to-image").fail_rate == 0.2
     assert emu.state.config_for("google/nano-banana").fail_rate == 0.1
     assert emu.state.config_for("qwen/image-edit").latency == (1.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("callback", "job_key"),
+    [
+        ("http://127.0.0.1:9/kie/callback/batch-7%2Frow-3?token=t", "batch-7/row-3"),
+        ("http://127.0.0.1:9/hooks/kie/callback/job-42", "job-42"),
+        ("http://127.0.0.1:9/cb?jobKey=row-9", "row-9"),
+        ("http://127.0.0.1:9/cb?token=only", None),
+    ],
+)
+async def test_task_listing_names_the_job_from_path_or_query(
+    emu: Emulator, http: httpx.AsyncClient, callback: str, job_key: str | None
+) -> None:
+    """The admin task list reads kierouter's ``/kie/callback/{job_key}`` path form as well as
+    a ``job``-style query parameter, so a crash test can tell which jobs reached KIE."""
+    await http.post("/api/v1/jobs/createTask", json={**BODY, "callBackUrl": callback})
+    (task,) = (await httpx.AsyncClient(base_url=emu.base_url).get("/_sim/tasks")).json()
+    assert task["job_key"] == job_key

@@ -160,9 +160,24 @@ class Task:
 
     @property
     def job_key(self) -> str | None:
-        """The ``job`` (or ``job_key``) query parameter of the callback URL, if any."""
-        if not self.callback_url or "?" not in self.callback_url:
+        """The job key the callback URL carries: kierouter's path form
+        ``.../kie/callback/{job_key}`` or a ``job`` (``job_key``, ``jobKey``, ``key``) query
+        parameter; ``None`` without one."""
+        if not self.callback_url:
             return None
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        parts = urlsplit(self.callback_url)
+        marker = "/kie/callback/"
+        if marker in parts.path:
+            key = unquote(parts.path.split(marker, 1)[1]).strip("/")
+            if key:
+                return key
+        query = parse_qs(parts.query)
+        for name in ("job", "job_key", "jobKey", "key"):
+            if query.get(name):
+                return query[name][0]
+        return None
         from urllib.parse import parse_qs, urlsplit
 
         query = parse_qs(urlsplit(self.callback_url).query)
