@@ -178,10 +178,3 @@ class Task:
             if query.get(name):
                 return query[name][0]
         return None
-        from urllib.parse import parse_qs, urlsplit
-
-        query = parse_qs(urlsplit(self.callback_url).query)
-        for name in ("job", "job_key", "jobKey", "key"):
-            if query.get(name):
-                return query[name][0]
-        return None
