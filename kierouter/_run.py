@@ -105,6 +105,11 @@ class Journal(Protocol):
     def record_result(self, job_key: str, result: Result) -> Any:
         """The job was served."""
 
+    # Optional: ``record_failed(job_key, error)`` is called, when the journal has it, once the
+    # job has given up for good (every model failed, or its own budget ran out). It is not
+    # called for an ambiguous create (the job is unknown, not failed) nor when the run is
+    # halted from outside (auth, credits, a batch budget), which a resume may continue.
+
 
 async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
@@ -270,6 +275,9 @@ class Job:
         except BaseException as exc:
             detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, Exception) else "cancelled"
             self.emit("finished", detail=detail, data={"ok": False})
+            record_failed = getattr(self.journal, "record_failed", None)
+            if record_failed is not None and isinstance(exc, JobFailedError | BudgetExhaustedError):
+                await _maybe_await(record_failed(self.job_key, str(exc)))
             raise
         finally:
             if receiver is not None and self.waiter is not None:

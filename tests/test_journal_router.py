@@ -71,6 +71,26 @@ async def test_escalation_is_journaled(emu: Emulator, tmp_path: Path) -> None:
     assert backend.spent() == result.credits
 
 
+async def test_a_job_that_gives_up_is_failed_in_the_journal(emu: Emulator, tmp_path: Path) -> None:
+    """When every rung fails, the router tells the journal and the job ends ``failed`` with the
+    reason (not left ``planned``, where a resume would pay for it again)."""
+    from kierouter import JobFailedError
+
+    emu.configure("seedream", fail_rate=1.0)
+    emu.configure("nano-banana", fail_rate=1.0)
+    backend = SqliteJournal(tmp_path / "journal.sqlite")
+    backend.add_jobs([("row-9", {"prompt": "a red fox"})])
+    router, client = _router(emu, backend)
+    async with router:
+        with pytest.raises(JobFailedError):
+            await router.generate("a red fox", policy=LADDER, job_key="row-9")
+    await client.aclose()
+    job = backend.job("row-9")
+    assert job is not None and job.state == "failed"
+    assert job.error is not None and "every model in the plan failed" in job.error
+    assert [a.outcome for a in backend.attempts("row-9")] == ["failed", "failed"]
+
+
 async def test_lost_create_answer_is_unknown_then_reconciled(emu: Emulator, tmp_path: Path) -> None:
     """A dropped create answer is journaled as unknown (durably: a second connection sees it)
     and the callback carrying the job key names the task, without a second create."""

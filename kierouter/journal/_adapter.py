@@ -103,3 +103,14 @@ class RouterJournal:
         """The job was served."""
         await asyncio.to_thread(self.backend.record_result, job_key, result)
         self._changed(job_key)
+
+    async def record_failed(self, job_key: str, error: str) -> None:
+        """The job gave up for good: ``planned → failed`` (a job with a live task is left be)."""
+
+        def mark() -> None:
+            job = self.backend.job(job_key)
+            if job is not None and job.state == "planned":
+                self.backend.mark_failed(job_key, error)
+
+        await asyncio.to_thread(mark)
+        self._changed(job_key)
