@@ -136,13 +136,14 @@ class PollingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 class BatchSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """``[batch]``: how ``kierouter batch`` runs.
 
-    ``concurrency``: jobs in flight at once; ``create_rate`` new tasks per ``create_window``
+    ``concurrency``: rows in progress at once (the same default as ``--concurrency``: about 70
+    keep KIE's create limit busy); ``create_rate`` new tasks per ``create_window``
     seconds (KIE allows 20 per 10 s per account); ``out_dir``: output folder; ``pipeline``:
     steps after generating, e.g. ``["upscale", "remove-background"]``; ``policy``: the batch's
     policy (else ``[defaults] policy``).
     """
 
-    concurrency: _PositiveInt = 8
+    concurrency: _PositiveInt = 100
     create_rate: _PositiveInt = 20
     create_window: _Positive = 10.0
     out_dir: str | None = None

@@ -106,3 +106,23 @@ def test_configuration_file_sets_batch_defaults(
     report = json.loads(capsys.readouterr().out)
     assert report["out_dir"] == str(out.resolve()) and report["counts"]["downloaded"] == 4
     assert (out / "row-1-upscale-1.png").exists()
+
+
+def test_a_configuration_file_keeps_the_command_line_defaults_it_does_not_set(
+    tmp_path: Path,
+) -> None:
+    """A ``kierouter.toml`` without ``[batch]`` settings leaves ``batch run`` with the same
+    defaults as no file at all (concurrency was silently 8 instead of 100)."""
+    import argparse
+
+    from kierouter._config import load_config
+    from kierouter.cli.batch import _settings
+
+    config = tmp_path / "kierouter.toml"
+    config.write_text('[defaults]\npolicy = "budget"\n')
+    args = argparse.Namespace()
+    with_file = _settings(args, load_config(config))
+    without = _settings(args, None)
+    assert with_file.concurrency == without.concurrency
+    assert with_file.create_limit == without.create_limit
+    assert with_file.create_window == without.create_window
