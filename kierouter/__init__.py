@@ -72,6 +72,9 @@ _EXPORTS: dict[str, str] = {
     "Plan": ".policy",
     "explain": ".policy",
     "plan": ".policy",
+    # configuration (kierouter.toml)
+    "Config": "._config",
+    "load_config": "._config",
     # router
     "Router": "._router",
     "SyncRouter": "._router",
@@ -85,6 +88,8 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
     # "X as X" marks each name as re-exported for type checkers (mypy --strict in plugins)
+    from ._config import Config as Config
+    from ._config import load_config as load_config
     from ._errors import AmbiguousSubmissionError as AmbiguousSubmissionError
     from ._errors import AuthError as AuthError
     from ._errors import BudgetExhaustedError as BudgetExhaustedError
