@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 the job or batch failed; 2 bad usage, configuration or input;
 3 KIE refused the key (401/433); 4 insufficient credits (402); 5 an ambiguous submission needs
-reconciling; 130 interrupted.
+reconciling; 130 interrupted; 141 the output pipe was closed (e.g. ``| head``).
 """
 
 from __future__ import annotations
@@ -65,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``kierouter explain ... | head``): stop quietly, as Unix tools
+        # do, and keep Python from complaining again when it flushes stdout at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         from kierouter._errors import KieRouterError
 
