@@ -316,10 +316,10 @@ def check_count(
             said = "one image"
         elif len(counts) > 2 and counts == tuple(range(1, len(counts) + 1)):
             said = f"1 to {len(counts)} images"
-        elif counts:
-            said = " or ".join((", ".join(map(str, counts[:-1])), str(counts[-1]))) + " images"
+        elif len(counts) > 1:
+            said = f"{', '.join(map(str, counts[:-1]))} or {counts[-1]} images"
         else:
-            said = "no images"
+            said = f"{counts[0]} images" if counts else "no images"
         raise ValidationError(
             "count",
             f"{request.count} images; {card.id} returns {said} a task",
