@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_DIR = ROOT / "plugins" / "kierouter-seedream"
-SEEDREAM_MODELS = {
-    "bytedance/seedream-v4-text-to-image",
-    "bytedance/seedream-v4-edit",
-    "seedream/4.5-text-to-image",
-    "seedream/4.5-edit",
-    "seedream/5-lite-text-to-image",
-    "seedream/5-lite-image-to-image",
+#: plugin distribution folder -> entry-point (plugin) name
+PLUGINS = {
+    "kierouter-seedream": "seedream",
+    "kierouter-nano-banana": "nano-banana",
+    "kierouter-qwen": "qwen",
+    "kierouter-flux-kontext": "flux-kontext",
+    "kierouter-gpt4o-image": "gpt4o-image",
+    "kierouter-midjourney": "midjourney",
+    "kierouter-recraft": "recraft",
 }
 
 
@@ -46,23 +47,44 @@ def _run(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = N
     return done.stdout
 
 
-@pytest.mark.slow
-def test_core_plus_one_plugin_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
-    """uv builds the core and kierouter-seedream wheels; installed alone in a new venv,
-    `kierouter plugins --json` lists only seedream and `models --json` only its six models."""
-    uv = _uv()
-    dist = tmp_path / "dist"
-    _run([*uv, "build", "--wheel", "--out-dir", str(dist), str(ROOT)])
-    _run([*uv, "build", "--wheel", "--out-dir", str(dist), str(PLUGIN_DIR)])
-    wheels = sorted(p.name for p in dist.glob("*.whl"))
-    assert len(wheels) == 2, wheels
-    assert wheels[0].startswith("kierouter-0.1.0-") and wheels[1].startswith(
-        "kierouter_seedream-0.1.0-"
-    )
+@pytest.fixture(scope="module")
+def core_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The core distribution built once as a wheel."""
+    dist = tmp_path_factory.mktemp("core-dist")
+    _run([*_uv(), "build", "--wheel", "--out-dir", str(dist), str(ROOT)])
+    (wheel,) = dist.glob("*.whl")
+    assert wheel.name.startswith("kierouter-0.1.0-")
+    return wheel
 
-    with zipfile.ZipFile(dist / wheels[1]) as wheel:
+
+def _workspace_models(plugin: str) -> set[str]:
+    """The model ids this plugin registers in the development environment (all plugins)."""
+    from kierouter import load_registry
+
+    return {card.id for card in load_registry().cards.values() if card.plugin == plugin}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder", list(PLUGINS))
+def test_core_plus_one_plugin_wheel_in_a_fresh_venv(
+    folder: str, core_wheel: Path, tmp_path: Path
+) -> None:
+    """uv builds the plugin's wheel; installed with only the core wheel in a new venv,
+    `kierouter plugins --json` lists exactly that plugin and `models --json` exactly its
+    models (the same ids it registers in the workspace)."""
+    uv = _uv()
+    name = PLUGINS[folder]
+    package = folder.replace("-", "_")
+    expected = _workspace_models(name)
+    assert expected, f"{name} registers no model in the workspace"
+    dist = tmp_path / "dist"
+    _run([*uv, "build", "--wheel", "--out-dir", str(dist), str(ROOT / "plugins" / folder)])
+    (plugin_wheel,) = dist.glob("*.whl")
+    assert plugin_wheel.name.startswith(f"{package}-0.1.0-")
+    with zipfile.ZipFile(plugin_wheel) as wheel:
         names = set(wheel.namelist())
-    assert {"kierouter_seedream/__init__.py", "kierouter_seedream/py.typed"} <= names
+    assert {f"{package}/__init__.py", f"{package}/py.typed"} <= names
+    shutil.copy(core_wheel, dist)
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
@@ -78,7 +100,8 @@ def test_core_plus_one_plugin_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
             str(python),
             "--find-links",
             str(dist),
-            *(str(dist / name) for name in wheels),
+            str(dist / core_wheel.name),
+            str(plugin_wheel),
         ]
     )
 
@@ -90,12 +113,12 @@ def test_core_plus_one_plugin_wheel_in_a_fresh_venv(tmp_path: Path) -> None:
     kierouter = str(venv / "bin" / "kierouter")
     # run outside the checkout, so that nothing can import the source tree instead
     plugins = json.loads(_run([kierouter, "plugins", "--json"], env=env, cwd=tmp_path))
-    assert [(p["name"], p["version"], p["error"]) for p in plugins] == [("seedream", "0.1.0", None)]
-    assert set(plugins[0]["models"]) == SEEDREAM_MODELS
+    assert [(p["name"], p["version"], p["error"]) for p in plugins] == [(name, "0.1.0", None)]
+    assert set(plugins[0]["models"]) == expected
     models = json.loads(_run([kierouter, "models", "--json"], env=env, cwd=tmp_path))
-    assert {m["id"] for m in models} == SEEDREAM_MODELS
-    assert {(m["family"], m["plugin"]) for m in models} == {("seedream", "seedream")}
+    assert {m["id"] for m in models} == expected
+    assert {m["plugin"] for m in models} == {name}
     # the venv really is separate: it imports kierouter from its own site-packages
-    code = "import kierouter as k, kierouter_seedream as s; print(k.__file__, s.__file__)"
+    code = f"import kierouter as k, {package} as p; print(k.__file__, p.__file__)"
     where = _run([str(python), "-c", code], env=env, cwd=tmp_path).split()
     assert all(path.startswith(str(venv)) for path in where), where
