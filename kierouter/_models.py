@@ -68,6 +68,11 @@ def _ratio_value(ratio: str) -> float | None:
     return w / h if w > 0 and h > 0 else None
 
 
+def _a(kind: str) -> str:
+    """``"a generate"`` / ``"an edit"``, for error messages."""
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
 def _check_types(request: ImageRequest) -> None:
     """Struct constructors do not check types: a wrongly typed field is a ValidationError."""
     try:
@@ -112,9 +117,9 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         _check_types(self)
         kind = self.kind
         if kind in ("generate", "edit") and not self.prompt.strip():
-            raise ValidationError("prompt", f"a {kind} request needs a non-empty prompt")
+            raise ValidationError("prompt", f"{_a(kind)} request needs a non-empty prompt")
         if kind in ("edit", "remove-background", "upscale") and not self.images:
-            raise ValidationError("images", f"a {kind} request needs at least one image URL")
+            raise ValidationError("images", f"{_a(kind)} request needs at least one image URL")
         if kind in ("remove-background", "upscale") and len(self.images) != 1:
             raise ValidationError("images", f"{kind} takes exactly one image URL")
         for i, url in enumerate(self.images):

@@ -91,6 +91,25 @@ def test_generate_sim_human_output(tmp_path: Path) -> None:
     assert list((tmp_path / "shots").glob("*.png"))
 
 
+@pytest.mark.skipif(
+    "recraft/crisp-upscale" not in _installed_models(), reason="needs the Recraft plugin"
+)
+def test_generate_runs_utility_tasks_without_a_prompt(tmp_path: Path) -> None:
+    """`generate --task upscale --image URL` needs no prompt and is served by the upscaler;
+    the result is larger than the emulator's source picture."""
+    done = _run(
+        "generate", "--task", "upscale", "--image", "https://example.com/photo.png",
+        "--sim", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["served_model"] == "recraft/crisp-upscale"
+    (file,) = data["files"]
+    assert decode_png(_read(file["path"])).width > 0
+    refused = _run("generate", "make it night", "--task", "edit", "--sim", cwd=tmp_path)
+    assert refused.returncode == 2 and "an edit request needs" in refused.stderr
+
+
 def test_generate_bad_input_exits_2(tmp_path: Path) -> None:
     """A bad request is refused before anything runs, with exit code 2."""
     done = _run("generate", "a fox", "--sim", "--count", "99", cwd=tmp_path)

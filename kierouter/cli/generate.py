@@ -30,7 +30,18 @@ def add_parser(sub: Any) -> None:
         help="generate (or edit) an image, escalating across models",
         description="Route one image job across KIE's models and download the result.",
     )
-    p.add_argument("prompt", help="what to draw (or how to edit the --image inputs)")
+    p.add_argument(
+        "prompt",
+        nargs="?",
+        default="",
+        help="what to draw (or how to edit the --image inputs); not needed for --task "
+        "remove-background or upscale",
+    )
+    p.add_argument(
+        "--task",
+        choices=("generate", "edit", "remove-background", "upscale"),
+        help="task kind (default: edit with --image, else generate)",
+    )
     p.add_argument("--policy", help="routing policy: auto (default), budget, speed, quality, ...")
     p.add_argument(
         "--image", action="append", default=[], metavar="URL", help="reference image (repeatable)"
@@ -38,6 +49,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--aspect-ratio", help="e.g. 1:1, 16:9, 9:16")
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
     p.add_argument("--seed", type=int, help="seed for reproducible results")
+    p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
+    p.add_argument("--language", help="prompt language, ISO code (default: from the script)")
     p.add_argument("--count", type=int, default=1, help="number of images (default 1)")
     p.add_argument("--judge", help="judge the result before accepting it (e.g. 'basic')")
     p.add_argument("--job-key", help="your own key for this job (used in file names)")
@@ -101,6 +114,9 @@ def _request(args: argparse.Namespace) -> Any:
 
     return ImageRequest(
         prompt=args.prompt,
+        task=args.task,
+        negative_prompt=args.negative_prompt,
+        language=args.language,
         images=tuple(args.image),
         aspect_ratio=args.aspect_ratio,
         resolution=args.resolution,
