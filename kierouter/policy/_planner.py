@@ -33,7 +33,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from kierouter._models import ImageRequest, ModelCard
+import msgspec
+
+from kierouter._models import ImageRequest, ModelCard, _ratio_value
 
 from ._builtin import AUTO_MODES, RUNG_PREFERENCE
 from ._expected import cost_ratio
@@ -47,16 +49,10 @@ _CAPABILITY_NAMES = ("seed", "negative_prompt", "mask")
 
 
 def _orientation(ratio: str) -> str | None:
-    left, sep, right = ratio.partition(":")
-    if not sep:
+    value = _ratio_value(ratio)
+    if value is None:
         return None
-    try:
-        w, h = float(left), float(right)
-    except ValueError:
-        return None
-    if w <= 0 or h <= 0:
-        return None
-    return "square" if w == h else ("landscape" if w > h else "portrait")
+    return "square" if value == 1 else ("landscape" if value > 1 else "portrait")
 
 
 class _Card:
@@ -265,36 +261,17 @@ def effective_policy(policy: Policy, intent: tuple[str, ...]) -> Policy:
     found = _EFFECTIVE.get(key)
     if found is not None and found[0] is policy:
         return found[1]
+    # Computed once per (policy, intent) and remembered, so structs.replace is off the hot path.
     if mode is None:  # 4k: same ladder, models that render 4K
         constraints = merge_constraints(policy.constraints, Constraints(require=(tag,)))
-        result = Policy(
-            name=policy.name,
-            description=policy.description,
-            constraints=constraints,
-            objective=policy.objective,
-            ladder=policy.ladder,
-            ordering=policy.ordering,
-            budget=policy.budget,
-            prefer=policy.prefer,
-            options=policy.options,
-            on_content_policy=policy.on_content_policy,
-            max_steps=policy.max_steps,
-            options_by_intent=policy.options_by_intent,
-        )
+        result = msgspec.structs.replace(policy, constraints=constraints)
     else:
-        result = Policy(
-            name=policy.name,
-            description=policy.description,
+        result = msgspec.structs.replace(
+            policy,
             constraints=merge_constraints(mode.constraints, policy.constraints),
             objective=mode.objective,
             ladder=mode.ladder,
             ordering=mode.ordering,
-            budget=policy.budget,
-            prefer=policy.prefer,
-            options=policy.options,
-            on_content_policy=policy.on_content_policy,
-            max_steps=policy.max_steps,
-            options_by_intent=policy.options_by_intent,
         )
     if len(_EFFECTIVE) > 256:
         _EFFECTIVE.clear()
