@@ -173,6 +173,24 @@ def _config(args: argparse.Namespace) -> Any:
     return load_config(getattr(args, "config", None))
 
 
+#: command-line option -> BatchSettings attribute, for the options run and resume share
+_RUN_OPTIONS = {
+    "budget": "budget",
+    "concurrency": "concurrency",
+    "create_rate": "create_limit",
+    "create_window": "create_window",
+    "listen": "listen",
+    "public_url": "public_url",
+    "time_scale": "time_scale",
+}
+
+
+def _run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run options given on the command line, by settings attribute."""
+    given = {attr: getattr(args, name, None) for name, attr in _RUN_OPTIONS.items()}
+    return {attr: value for attr, value in given.items() if value is not None}
+
+
 def _settings(args: argparse.Namespace, config: Any = None) -> BatchSettings:
     from kierouter.batch import BatchSettings
 
@@ -186,18 +204,8 @@ def _settings(args: argparse.Namespace, config: Any = None) -> BatchSettings:
         s.policy = batch.policy or (default_policy if default_policy != "auto" else None)
     if getattr(args, "policy", None):
         s.policy = args.policy
-    for name, attr in (
-        ("budget", "budget"),
-        ("concurrency", "concurrency"),
-        ("create_rate", "create_limit"),
-        ("create_window", "create_window"),
-        ("listen", "listen"),
-        ("public_url", "public_url"),
-        ("time_scale", "time_scale"),
-    ):
-        value = getattr(args, name, None)
-        if value is not None:
-            setattr(s, attr, value)
+    for attr, value in _run_options(args).items():
+        setattr(s, attr, value)
     if getattr(args, "sim", False):
         s.sim, s.loopback, s.base_url = True, False, None
     if getattr(args, "sim_url", None):
@@ -330,19 +338,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from kierouter.batch import resume_batch
 
-    overrides: dict[str, Any] = {}
-    for name, attr in (
-        ("budget", "budget"),
-        ("concurrency", "concurrency"),
-        ("create_rate", "create_limit"),
-        ("create_window", "create_window"),
-        ("listen", "listen"),
-        ("public_url", "public_url"),
-        ("time_scale", "time_scale"),
-    ):
-        value = getattr(args, name, None)
-        if value is not None:
-            overrides[attr] = value
+    overrides: dict[str, Any] = _run_options(args)
     if args.sim:
         overrides.update(sim=True, loopback=False, base_url=None)
     if args.sim_url:
