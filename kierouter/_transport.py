@@ -295,7 +295,6 @@ class KieClient:
         json: Any = None,
     ) -> Any:
         """An idempotent call (status, credit, download-url): transient failures are retried."""
-        import httpx
         import stamina
 
         headers = self._auth()
@@ -303,6 +302,17 @@ class KieClient:
         if json is not None:
             content = msgspec.json.encode(json)
             headers = {**headers, "Content-Type": "application/json"}
+        url = self._url(path)
+        # Fast path: almost every read succeeds at once, and building stamina's retry context
+        # (a tenacity object, several inspect calls) costs more CPU than the read's own request
+        # handling in kierouter. So the first try runs bare; only when it fails is the retry
+        # context entered, and its first attempt re-raises that same error instead of sending
+        # again: stamina still decides (backoff hook, attempts, waits, retry hooks, testing or
+        # inactive mode) exactly as if the first try had run inside it.
+        try:
+            return await self._read_once(method, path, url, params, content, headers)
+        except Exception as exc:
+            failed: Exception | None = exc
         # ``async for``: a plain ``for`` makes stamina wait with time.sleep, which blocks the
         # event loop (every job, the webhook server) for each backoff.
         async for attempt in stamina.retry_context(
@@ -310,18 +320,33 @@ class KieClient:
             wait_max=8.0, wait_jitter=0.5,
         ):  # fmt: skip
             with attempt:
-                await self.read_limiter.acquire()
-                self.sent["read"] += 1
-                try:
-                    response = await self.http.request(
-                        method, self._url(path), params=params, content=content, headers=headers
-                    )
-                except httpx.HTTPError as exc:
-                    raise TransportError(
-                        f"{method} {path} failed: {type(exc).__name__}: {exc}"
-                    ) from None
-                return unwrap(response.status_code, response.content, response.headers)
+                if failed is not None:
+                    first, failed = failed, None
+                    raise first
+                return await self._read_once(method, path, url, params, content, headers)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _read_once(
+        self,
+        method: str,
+        path: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> Any:
+        """One try of a read: the read limiter, the request, the envelope."""
+        import httpx
+
+        await self.read_limiter.acquire()
+        self.sent["read"] += 1
+        try:
+            response = await self.http.request(
+                method, url, params=params, content=content, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from None
+        return unwrap(response.status_code, response.content, response.headers)
 
     async def credits(self) -> float:
         """The account's credit balance (``GET /api/v1/chat/credit``; fractional)."""
