@@ -5,8 +5,13 @@ status read, so a job costs one status read when callbacks arrive. If no callbac
 the model's p90 latency times ``PollConfig.webhook_fallback``, the job starts polling as well
 (callbacks get lost; KIE gives up after a few failed deliveries).
 
-Without a webhook, the first poll happens near the model's median latency, then the interval grows
-geometrically with jitter, between ``min_interval`` and ``max_interval``. Every read goes through
+Without a webhook, polling follows the model's latency distribution, modelled as log-normal through
+its card's p50 and p90 (see :class:`PollSchedule`): the first read at its ``first_quantile`` (30 %:
+about 0.7 × p50, a little before the median), then a read every ``interval_p50`` × p50 (0.3 × p50,
+±``jitter``), between ``min_interval`` and ``max_interval``; past the model's p90 the interval
+grows by ``factor`` per read. That spends about three reads per image on average (median two) and
+knows a task finished some 4–5 s after it did, where a first read at p50 followed by long growing
+intervals cost two reads but 10 s (``docs/performance.md`` § 3, § 4). Every read goes through
 the client's global read limiter (KIE allows about 10 status reads per second per key), and a task
 gets ``latency_p90 × deadline_factor`` seconds (at least ``min_deadline``), bounded by the job's
 deadline. All durations in :class:`PollConfig` are model seconds and are multiplied by the router's
@@ -16,6 +21,7 @@ deadline. All durations in :class:`PollConfig` are model seconds and are multipl
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable, Collection
@@ -24,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AuthError,
+    ConfigurationError,
     FeatureDisabledError,
     InsufficientCreditsError,
     KieError,
@@ -41,19 +48,29 @@ if TYPE_CHECKING:
     from .provider import Provider
     from .webhooks import CallbackWaiter
 
-__all__ = ["Completion", "PollConfig", "WebhookConfig", "map_provider_error"]
+__all__ = ["Completion", "PollConfig", "PollSchedule", "WebhookConfig", "map_provider_error"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollConfig:
     """How to poll. Durations are model seconds, scaled by the router's ``latency_scale``.
 
+    Polling follows the model's latency distribution (log-normal through the card's p50 and p90;
+    see :class:`PollSchedule`): the first read at ``first_quantile`` of it, then a read every
+    ``interval_p50 × p50`` until the model's p90, growing by ``factor`` per read after that.
+
     Attributes:
-        first: seconds before the first poll; ``None`` uses the model's median latency.
-        factor: growth of the interval after each pending read.
+        first: seconds before the first poll; ``None`` reads at the model's ``first_quantile``.
+        factor: growth of the interval after each pending read once the task has run longer than
+            the model's p90 latency (the slow tail, where reading often buys little).
         min_interval: shortest interval between two reads of one task (KIE suggests 2–5 s).
         max_interval: longest interval between two reads of one task.
-        jitter: ± fraction of random spread on each interval, so jobs do not poll in lockstep.
+        jitter: ± fraction of random spread on each interval, so jobs do not poll in lockstep
+            (the spread interval stays within ``min_interval`` and ``max_interval``).
+        first_quantile: with ``first=None``, the first read comes when this share of the model's
+            tasks has finished (0.3: about 0.7 × p50 for a p90 of 2.25 × p50). Between 0 and 1.
+        interval_p50: the interval between reads, as a fraction of the model's p50 latency
+            (0.3: every 6 s for a 20 s model), until the model's p90. Positive.
         deadline_factor: a task is given ``latency_p90 × deadline_factor`` seconds...
         min_deadline: ...but at least this many.
         webhook_fallback: with a webhook, start polling after ``latency_p90 × webhook_fallback``
@@ -77,6 +94,83 @@ class PollConfig:
     not_found_reads: int = 3
     create_retries: int = 2
     retry_backoff: float = 2.0
+    first_quantile: float = 0.3
+    interval_p50: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_quantile < 1:
+            raise ConfigurationError(
+                f"PollConfig.first_quantile must be between 0 and 1, got {self.first_quantile!r}"
+            )
+        if not self.interval_p50 > 0:
+            raise ConfigurationError(
+                f"PollConfig.interval_p50 must be positive, got {self.interval_p50!r}"
+            )
+
+
+#: The standard normal's 90th percentile: a log-normal's sigma is ln(p90 / p50) / Z90.
+_Z90 = 1.2815515655446004
+
+
+def latency_quantile(p50: float, p90: float, q: float) -> float:
+    """The ``q`` quantile of a log-normal latency through ``p50`` and ``p90`` (seconds)."""
+    from statistics import NormalDist  # not at import time: keeps ``import kierouter`` light
+
+    if p50 <= 0:
+        return 0.0
+    sigma = math.log(p90 / p50) / _Z90 if p90 > p50 else 0.0
+    return p50 * math.exp(sigma * NormalDist().inv_cdf(q))
+
+
+class PollSchedule:
+    """When to read one task's status: model seconds, from the card's p50/p90 and a PollConfig.
+
+    The model's latency is taken as log-normal through its p50 and p90 (the shape KIE's task
+    times have, and the one the emulator draws from). The first read comes at the distribution's
+    ``first_quantile`` (or after ``first`` seconds when set): a little before the median, so a
+    fast task is seen early. Then a read every ``interval_p50 × p50`` seconds with ``± jitter``:
+    short enough that a task is known some 0.15 × p50 after it finished, long enough that the
+    median task costs two or three reads. Past the model's p90 the interval grows by ``factor``
+    per read (the slow tail costs few reads). Every interval stays within ``min_interval`` and
+    ``max_interval``, jitter included.
+    """
+
+    def __init__(
+        self, poll: PollConfig, p50: float, p90: float, rng: random.Random | None = None
+    ) -> None:
+        self.poll = poll
+        self.p50 = max(0.0, p50)
+        self.p90 = max(self.p50, p90)
+        self._rng = rng or random.Random()
+        self._interval = self._clamp(poll.interval_p50 * self.p50)
+
+    def __repr__(self) -> str:
+        return f"<PollSchedule p50={self.p50:g} p90={self.p90:g} next={self._interval:g}>"
+
+    def _clamp(self, seconds: float) -> float:
+        cfg = self.poll
+        return min(max(seconds, cfg.min_interval), max(cfg.max_interval, cfg.min_interval))
+
+    def first(self) -> float:
+        """Seconds from the create to the first read."""
+        if self.poll.first is not None:
+            return self.poll.first
+        return latency_quantile(self.p50, self.p90, self.poll.first_quantile)
+
+    def next_interval(self, elapsed: float) -> float:
+        """Seconds from a pending read made ``elapsed`` seconds after the create to the next."""
+        cfg = self.poll
+        if elapsed >= self.p90:
+            self._interval = self._clamp(self._interval * cfg.factor)
+        spread = 1 + self._rng.uniform(-cfg.jitter, cfg.jitter)
+        return self._clamp(self._interval * spread)
+
+    def times(self, reads: int) -> list[float]:
+        """The first ``reads`` read times after the create, if each read took no time."""
+        at = [self.first()]
+        while len(at) < reads:
+            at.append(at[-1] + self.next_interval(at[-1]))
+        return at
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,14 +287,13 @@ class Completion:
             raise TaskTimeoutError("no task id and no callback to learn it from")
         cfg = self.poll
         start = time.monotonic()
+        schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
         if waiter is not None:
             next_poll = start + card.latency_p90 * cfg.webhook_fallback * self.scale
             # However late the fallback, look at least once before the task's deadline.
             next_poll = min(next_poll, max(start, deadline - cfg.min_interval * self.scale))
         else:
-            first = card.latency_p50 if cfg.first is None else cfg.first
-            next_poll = start + first * self.scale
-        interval = max(cfg.min_interval, (card.latency_p90 - card.latency_p50) / 2)
+            next_poll = start + schedule.first() * self.scale
         not_found = 0
         last_look = False  # one read at the deadline before giving up
         while True:
@@ -259,7 +352,6 @@ class Completion:
                 if hinted and waiter is not None:
                     waiter.rearm(task_id)
             if polling:
-                spread = 1 + self._rng.uniform(-cfg.jitter, cfg.jitter)
-                next_poll = time.monotonic() + interval * spread * self.scale
-                interval = min(interval * cfg.factor, cfg.max_interval)
-                interval = max(interval, cfg.min_interval)
+                now = time.monotonic()
+                elapsed = (now - start) / self.scale
+                next_poll = now + schedule.next_interval(elapsed) * self.scale

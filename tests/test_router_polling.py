@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 import statistics
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 
 import kierouter as kr
+from kierouter._completion import PollSchedule, latency_quantile
 from kierouter._router import PollConfig, Router, SyncRouter
 from kierouter._transport import KieClient
 from kierouter.policy import Constraints, Policy
@@ -86,6 +89,78 @@ async def test_polling_uses_at_most_three_reads_per_image_on_median(
     print("status reads per task:", sorted(per_task))
     assert statistics.median(per_task) <= 3, per_task
     assert all(n >= 1 for n in per_task)
+
+
+#: (p50, p90) of real cards: Recraft, Nano Banana, Seedream v4, Seedream 5 lite, Midjourney.
+CARD_LATENCIES = [(5.0, 12.0), (15.0, 30.0), (20.0, 45.0), (45.0, 110.0), (60.0, 150.0)]
+
+
+def test_latency_quantile_is_the_lognormal_through_p50_and_p90() -> None:
+    """The schedule's latency model returns the card's own p50 and p90 at 0.5 and 0.9."""
+    assert latency_quantile(20, 45, 0.5) == pytest.approx(20)
+    assert latency_quantile(20, 45, 0.9) == pytest.approx(45)
+    assert latency_quantile(20, 45, 0.3) < 20 < latency_quantile(20, 45, 0.7)
+    assert latency_quantile(20, 20, 0.1) == pytest.approx(20)  # no spread: always the p50
+
+
+@pytest.mark.parametrize(("p50", "p90"), CARD_LATENCIES)
+def test_default_schedule_reads_first_before_the_median(p50: float, p90: float) -> None:
+    """The first read comes before the model's p50, at the default 30 % quantile."""
+    first = PollSchedule(PollConfig(), p50, p90).first()
+    assert 0.5 * p50 < first < p50
+    assert first == pytest.approx(latency_quantile(p50, p90, 0.3))
+
+
+@pytest.mark.parametrize(("p50", "p90"), CARD_LATENCIES)
+def test_default_schedule_read_times_increase_within_the_interval_bounds(
+    p50: float, p90: float
+) -> None:
+    """Read times strictly increase; every gap, jitter included, lies in [min, max] interval."""
+    cfg = PollConfig()
+    for seed in range(20):
+        times = PollSchedule(cfg, p50, p90, random.Random(seed)).times(40)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        eps = 1e-9  # gaps are differences of sums: allow float rounding
+        assert all(cfg.min_interval - eps <= g <= cfg.max_interval + eps for g in gaps), gaps
+        assert times == sorted(times) and len(set(times)) == len(times)
+
+
+def test_schedule_reads_every_fraction_of_p50_then_grows_past_p90() -> None:
+    """Before p90 the gap is interval_p50 × p50 (± jitter); past p90 it grows up to the cap."""
+    cfg = PollConfig(jitter=0.0)
+    times = PollSchedule(cfg, 20, 45).times(30)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    body = [g for t, g in zip(times, gaps, strict=False) if t < 45]
+    assert body and all(g == pytest.approx(6.0) for g in body)  # 0.3 × 20 s
+    tail = [g for t, g in zip(times, gaps, strict=False) if t >= 45]
+    assert tail[0] == pytest.approx(6.0 * 1.6)
+    assert tail[-1] == pytest.approx(cfg.max_interval)  # grown to the cap, not past it
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(tail))  # never shrinks
+
+
+def test_schedule_median_task_needs_at_most_three_reads() -> None:
+    """For every card shape, by the third read over half the model's tasks have finished."""
+    for p50, p90 in CARD_LATENCIES:
+        third = PollSchedule(PollConfig(jitter=0.0), p50, p90).times(3)[-1]
+        assert third > latency_quantile(p50, p90, 0.5), (p50, p90, third)
+
+
+def test_schedule_honours_explicit_first_and_bounds() -> None:
+    """first= overrides the quantile; min_interval/max_interval clamp the fraction of p50."""
+    assert PollSchedule(PollConfig(first=3.0), 20, 45).first() == 3.0
+    fast = PollSchedule(PollConfig(jitter=0.0), 5, 12).times(3)  # 0.3 × 5 s = 1.5 s < 2 s
+    assert fast[2] - fast[1] == pytest.approx(2.0)
+    slow = PollSchedule(PollConfig(jitter=0.0, max_interval=10), 60, 150).times(3)
+    assert slow[2] - slow[1] == pytest.approx(10.0)  # 0.3 × 60 s = 18 s, capped
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"first_quantile": 0.0}, {"first_quantile": 1.0}, {"interval_p50": 0.0}]
+)
+def test_poll_config_rejects_bad_schedule_fields(kwargs: dict[str, float]) -> None:
+    """A first_quantile outside (0, 1) or a non-positive interval_p50 is refused, named."""
+    with pytest.raises(kr.ConfigurationError, match=next(iter(kwargs))):
+        PollConfig(**kwargs)
 
 
 async def test_task_that_never_finishes_times_out_and_escalates(
