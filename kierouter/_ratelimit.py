@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, suppress
+from types import TracebackType
 
 __all__ = ["RateLimiter", "WindowLimiter"]
 
@@ -30,6 +31,7 @@ class WindowLimiter:
         self._stamps: collections.deque[float] = collections.deque()  # finished calls, oldest first
         self._blocked_until = float("-inf")  # no call starts before this (after a 429)
         self._in_flight = 0
+        self._waiting = 0  # callers queued in the slow path
         self._cond = asyncio.Condition()
 
     def __repr__(self) -> str:
@@ -40,40 +42,80 @@ class WindowLimiter:
         while self._stamps and self._stamps[0] <= cut:
             self._stamps.popleft()
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    def slot(self) -> AbstractAsyncContextManager[None]:
         """Hold a slot for one call; the slot counts until ``window`` after the call ends."""
-        async with self._cond:
-            while True:
-                now = self._clock()
+        return _Slot(self)
+
+    async def _take(self) -> None:
+        # Fast path: nobody is waiting and there is room, so the slot is taken at once (no await
+        # between the check and the take, so nothing can interleave). Otherwise queue on the
+        # condition exactly as before, in arrival order.
+        if not self._waiting and not self._cond.locked():
+            now = self._clock()
+            if now >= self._blocked_until:
                 self._expire(now)
-                if now < self._blocked_until:
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            self._cond.wait(), timeout=max(self._blocked_until - now, 0.001)
-                        )
-                    continue
                 if len(self._stamps) + self._in_flight < self.limit:
-                    break
-                if self._stamps:
-                    wait = self._stamps[0] + self.window - now
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(self._cond.wait(), timeout=max(wait, 0.001))
-                else:
-                    await self._cond.wait()
-            self._in_flight += 1
+                    self._in_flight += 1
+                    return
+        self._waiting += 1
         try:
-            yield
-        finally:
             async with self._cond:
-                self._in_flight -= 1
-                self._stamps.append(self._clock())
-                self._cond.notify_all()
+                while True:
+                    now = self._clock()
+                    self._expire(now)
+                    if now < self._blocked_until:
+                        with suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                self._cond.wait(), timeout=max(self._blocked_until - now, 0.001)
+                            )
+                        continue
+                    if len(self._stamps) + self._in_flight < self.limit:
+                        break
+                    if self._stamps:
+                        wait = self._stamps[0] + self.window - now
+                        with suppress(TimeoutError):
+                            await asyncio.wait_for(self._cond.wait(), timeout=max(wait, 0.001))
+                    else:
+                        await self._cond.wait()
+                self._in_flight += 1
+        finally:
+            self._waiting -= 1
+
+    async def _give_back(self) -> None:
+        if not self._waiting and not self._cond.locked():
+            # nobody to wake: stamp and release without taking the condition's lock
+            self._in_flight -= 1
+            self._stamps.append(self._clock())
+            return
+        async with self._cond:
+            self._in_flight -= 1
+            self._stamps.append(self._clock())
+            self._cond.notify_all()
 
     def defer(self, seconds: float) -> None:
         """Block new calls for ``seconds`` (after KIE said 429); calls already stamped keep
         counting for their window afterwards. O(1), whatever the limit."""
         self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+
+class _Slot:
+    """``async with limiter.slot():`` without a generator-based context manager per call."""
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: WindowLimiter) -> None:
+        self._limiter = limiter
+
+    async def __aenter__(self) -> None:
+        await self._limiter._take()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._limiter._give_back()
 
 
 class RateLimiter:
@@ -89,6 +131,7 @@ class RateLimiter:
         self._clock = clock
         self._tokens = float(self.burst)
         self._last = clock()
+        self._waiting = 0  # callers queued behind the lock
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -96,12 +139,24 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait until one call may be made."""
-        async with self._lock:
-            while True:
-                now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        if not self._waiting:
+            # Fast path: nobody queued; take a token at once if there is one.
+            now = self._clock()
+            tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+            if tokens >= 1:
+                self._tokens = tokens - 1
                 self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                await asyncio.sleep((1 - self._tokens) / self.rate)
+                return
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock()
+                    self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                    self._last = now
+                    if self._tokens >= 1:
+                        self._tokens -= 1
+                        return
+                    await asyncio.sleep((1 - self._tokens) / self.rate)
+        finally:
+            self._waiting -= 1
