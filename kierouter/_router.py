@@ -262,6 +262,8 @@ class Router:
 
     async def start(self) -> None:
         """Start the built-in webhook server if one is configured (``generate`` calls this)."""
+        if self._stack is not None:
+            return  # already started: no lock round trip on every job
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
@@ -493,11 +495,18 @@ def _apply_config_pricing(registry: Registry, config: Any) -> None:
         registry.with_pricing(known)
 
 
-def _policy_engine() -> Any:
-    # Imported on first use: kierouter.policy stays out of `import kierouter`'s path.
-    from . import policy
+_POLICY_ENGINE: Any = None
 
-    return policy
+
+def _policy_engine() -> Any:
+    # Imported on first use: kierouter.policy stays out of `import kierouter`'s path. Kept once
+    # found: each job asks for it three times.
+    global _POLICY_ENGINE
+    if _POLICY_ENGINE is None:
+        from . import policy
+
+        _POLICY_ENGINE = policy
+    return _POLICY_ENGINE
 
 
 def _new_outcome_stats() -> Any:
