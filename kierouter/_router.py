@@ -262,8 +262,6 @@ class Router:
 
     async def start(self) -> None:
         """Start the built-in webhook server if one is configured (``generate`` calls this)."""
-        if self._stack is not None:
-            return  # already started: no lock round trip on every job
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()
         async with self._start_lock:
@@ -406,7 +404,8 @@ class Router:
         callback named the task.
         """
         job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=judge)
-        await self.start()
+        if self._stack is None:  # started already: no lock round trip per job
+            await self.start()
         return await job.run()
 
     async def resume(
