@@ -28,11 +28,15 @@ EventSink = Callable[[Event], Any]
 _QUIET = {"polled", "callback", "downloaded"}
 
 
+def _level(kind: str) -> int:
+    if kind == "failed":
+        return logging.WARNING
+    return logging.DEBUG if kind in _QUIET else logging.INFO
+
+
 def log_sink(event: Event) -> None:
     """The built-in sink: one line per event on the ``kierouter`` logger."""
-    level = logging.DEBUG if event.kind in _QUIET else logging.INFO
-    if event.kind == "failed":
-        level = logging.WARNING
+    level = _level(event.kind)
     if not log.isEnabledFor(level):
         return
     parts = [f"job {event.job_key}: {event.kind}"]
@@ -77,6 +81,14 @@ class EventBus:
         """Register one more sink."""
         self._sinks.append((name, sink))
 
+    def wants(self, kind: str) -> bool:
+        """Whether an event of ``kind`` would reach anyone: any sink besides the built-in log
+        sink, or that sink with the ``kierouter`` logger enabled at the event's level."""
+        for _, sink in self._sinks:
+            if sink is not log_sink or log.isEnabledFor(_level(kind)):
+                return True
+        return False
+
     def emit(
         self,
         kind: Any,
@@ -86,8 +98,13 @@ class EventBus:
         task_id: str | None = None,
         detail: str = "",
         data: dict[str, Any] | None = None,
-    ) -> Event:
-        """Build an event and hand it to every sink; returns the event."""
+    ) -> Event | None:
+        """Build an event and hand it to every sink; returns the event.
+
+        When no sink would see it (see :meth:`wants`), nothing is built and ``None`` is returned.
+        """
+        if not self.wants(kind):
+            return None
         event = Event(
             kind=kind,
             job_key=job_key,
@@ -109,7 +126,7 @@ class EventBus:
                     "event sink %r raised %s: %s", name, type(exc).__name__, redact(str(exc))
                 )
                 continue
-            if inspect.isawaitable(outcome):
+            if outcome is not None and inspect.isawaitable(outcome):
                 self._schedule(name, outcome)
 
     def _schedule(self, name: str, awaitable: Any) -> None:

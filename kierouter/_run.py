@@ -160,11 +160,13 @@ class RunContext:
             return
         record = getattr(self.stats, "record", None)
         if callable(record):
-            with contextlib.suppress(Exception):
+            try:
                 if intent:
                     record(model, ok, intent)
                 else:
                     record(model, ok)
+            except Exception:  # learning must never break a job
+                pass
 
 
 class _Step(Exception):
@@ -205,10 +207,9 @@ class Job:
         self.judge = judge
         self.journal = journal
         self.attempts: list[Attempt] = list(prior)
-        sent = sum(1 for a in prior if a.outcome != "skipped")
-        self.budget = JobBudget(
-            policy.budget, attempts_used=sent, credits_spent=sum(a.credits for a in prior)
-        )
+        sent = sum(1 for a in prior if a.outcome != "skipped") if prior else 0
+        spent = sum(a.credits for a in prior) if prior else 0
+        self.budget = JobBudget(policy.budget, attempts_used=sent, credits_spent=spent)
         self.waiter: CallbackWaiter | None = None
         self._credit_skips = 0
         self._started = time.monotonic()
@@ -222,6 +223,7 @@ class Job:
         self.ctx.events.emit(kind, self.job_key, **kw)
 
     async def _journal(self, method: str, *args: Any) -> None:
+        # callers check ``self.journal is not None`` first: no coroutine per step without one
         if self.journal is not None:
             await _maybe_await(getattr(self.journal, method)(self.job_key, *args))
 
@@ -250,7 +252,8 @@ class Job:
             elapsed=time.monotonic() - t0 if t0 is not None else 0.0,
         )
         self.attempts.append(attempt)
-        await self._journal("record_attempt", attempt)
+        if self.journal is not None:
+            await self._journal("record_attempt", attempt)
         return attempt
 
     def _check_halt(self) -> None:
@@ -285,11 +288,12 @@ class Job:
 
     async def _run(self, existing: Existing | None, skip: set[str]) -> Result:
         steps = self.plan.steps
-        self.emit(
-            "planned",
-            detail=" → ".join(self.plan.models) or "no eligible model",
-            data={"policy": self.plan.policy, "expected_credits": self.plan.expected_credits},
-        )
+        if self.ctx.events.wants("planned"):
+            self.emit(
+                "planned",
+                detail=" → ".join(self.plan.models) or "no eligible model",
+                data={"policy": self.plan.policy, "expected_credits": self.plan.expected_credits},
+            )
         if existing is not None:
             skip.add(existing.model)
             rung = next((i for i, s in enumerate(steps) if s.model == existing.model), 0)
@@ -391,7 +395,8 @@ class Job:
         self.budget.take_attempt()
         attempt_no = self.budget.attempts_used
         started_at, t0 = time.time(), time.monotonic()
-        await self._journal("record_intent", attempt_no, card.id, prepared.body)
+        if self.journal is not None:
+            await self._journal("record_intent", attempt_no, card.id, prepared.body)
         task_id: str | None
         try:
             data = await self.ctx.client.create(prepared.path, prepared.body, job_key=self.job_key)
@@ -402,8 +407,10 @@ class Job:
         except KieRouterError as exc:
             await self._create_failed(card, provider, prepared, exc, started_at, t0)
         else:
-            await self._journal("record_submitted", attempt_no, card.id, task_id)
-            self.emit("created", model=card.id, task_id=task_id, data={"attempt": attempt_no})
+            if self.journal is not None:
+                await self._journal("record_submitted", attempt_no, card.id, task_id)
+            if self.ctx.events.wants("created"):
+                self.emit("created", model=card.id, task_id=task_id, data={"attempt": attempt_no})
         return await self._finish_task(
             card, provider, prepared, cost, task_id, attempt_no, started_at, t0
         )
@@ -634,14 +641,16 @@ class Job:
             seed=self.request.seed,
             job_key=self.job_key,
         )
-        await self._journal("record_result", result)
-        self.emit(
-            "finished",
-            model=card.id,
-            task_id=status.task_id,
-            detail=f"served by {card.id} for {result.credits:g} credits",
-            data={"ok": True, "credits": result.credits},
-        )
+        if self.journal is not None:
+            await self._journal("record_result", result)
+        if self.ctx.events.wants("finished"):
+            self.emit(
+                "finished",
+                model=card.id,
+                task_id=status.task_id,
+                detail=f"served by {card.id} for {result.credits:g} credits",
+                data={"ok": True, "credits": result.credits},
+            )
         return result
 
     async def _download(
