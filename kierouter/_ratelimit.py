@@ -46,17 +46,30 @@ class WindowLimiter:
         """Hold a slot for one call; the slot counts until ``window`` after the call ends."""
         return _Slot(self)
 
-    async def _take(self) -> None:
-        # Fast path: nobody is waiting and there is room, so the slot is taken at once (no await
-        # between the check and the take, so nothing can interleave). Otherwise queue on the
-        # condition exactly as before, in arrival order.
+    def _take_now(self) -> bool:
+        """Fast path: nobody is waiting and there is room, so the slot is taken at once (no
+        await between the check and the take, so nothing can interleave)."""
         if not self._waiting and not self._cond.locked():
             now = self._clock()
             if now >= self._blocked_until:
                 self._expire(now)
                 if len(self._stamps) + self._in_flight < self.limit:
                     self._in_flight += 1
-                    return
+                    return True
+        return False
+
+    def _give_back_now(self) -> bool:
+        """Fast path: nobody to wake, so stamp and release without the condition's lock."""
+        if not self._waiting and not self._cond.locked():
+            self._in_flight -= 1
+            self._stamps.append(self._clock())
+            return True
+        return False
+
+    async def _take(self) -> None:
+        # Queue on the condition exactly as before, in arrival order.
+        if self._take_now():
+            return
         self._waiting += 1
         try:
             async with self._cond:
@@ -82,10 +95,7 @@ class WindowLimiter:
             self._waiting -= 1
 
     async def _give_back(self) -> None:
-        if not self._waiting and not self._cond.locked():
-            # nobody to wake: stamp and release without taking the condition's lock
-            self._in_flight -= 1
-            self._stamps.append(self._clock())
+        if self._give_back_now():
             return
         async with self._cond:
             self._in_flight -= 1
@@ -107,7 +117,8 @@ class _Slot:
         self._limiter = limiter
 
     async def __aenter__(self) -> None:
-        await self._limiter._take()
+        if not self._limiter._take_now():
+            await self._limiter._take()
 
     async def __aexit__(
         self,
@@ -115,7 +126,8 @@ class _Slot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._limiter._give_back()
+        if not self._limiter._give_back_now():
+            await self._limiter._give_back()
 
 
 class RateLimiter:
