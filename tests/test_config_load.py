@@ -249,3 +249,16 @@ def test_webhook_and_polling_sections_build_router_settings(
     poll = config.polling.to_poll_config()
     assert poll.min_interval == 4 and poll.create_retries == 0 and poll.factor == 1.6
     assert not parse_config({}).webhook.enabled
+
+
+def test_polling_table_has_every_pollconfig_field_with_its_default() -> None:
+    """``[polling]`` mirrors :class:`~kierouter.PollConfig` field for field and default for
+    default, so a new poll setting cannot be left out of the configuration file."""
+    import dataclasses
+
+    import msgspec
+
+    from kierouter import PollConfig
+    from kierouter._config import PollingSettings
+
+    assert msgspec.structs.asdict(PollingSettings()) == dataclasses.asdict(PollConfig())
