@@ -9,6 +9,8 @@ Fixtures (async; pytest-asyncio in ``auto`` mode):
 * ``kie_emulator`` — a running :class:`kierouter.sim.Emulator` at ``time_scale=1000`` (a
   46 s job takes 46 ms), fresh for each test.
 * ``kie_client`` — a :class:`kierouter.KieClient` bound to that emulator and its key.
+* ``kie_callbacks`` — a running :class:`CallbackRecorder`: a loopback endpoint to pass as a
+  task's ``callBackUrl`` that keeps every callback the emulator POSTs to it.
 
 And a helper usable with or without the fixtures::
 
@@ -19,8 +21,10 @@ And a helper usable with or without the fixtures::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
     from kierouter.provider import Provider
     from kierouter.sim import Emulator
 
-__all__ = ["kie_client", "kie_emulator", "run_task"]
+__all__ = ["CallbackRecorder", "kie_callbacks", "kie_client", "kie_emulator", "run_task"]
 
 _POLL_INTERVAL = 0.01
 
@@ -90,3 +94,66 @@ async def kie_client(kie_emulator: Emulator) -> AsyncIterator[KieClient]:
         yield client
     finally:
         await client.aclose()
+
+
+class CallbackRecorder:
+    """An ASGI app that records the callbacks POSTed to it (serve it on loopback).
+
+    Each call is kept as ``{"path", "query", "headers", "body"}`` (``body`` decoded from JSON) in
+    :attr:`calls`; :attr:`bodies` lists the bodies alone. Set :attr:`fail_first` to answer the
+    first N calls with HTTP 500 (to see a sender retry). :attr:`url` is the server's base URL
+    once it runs (the ``kie_callbacks`` fixture sets it).
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_first = 0
+        self.url = ""
+        self._arrived = asyncio.Event()
+
+    @property
+    def bodies(self) -> list[Any]:
+        """The JSON bodies received, in order."""
+        return [call["body"] for call in self.calls]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.calls.append(
+            {
+                "path": scope["path"],
+                "query": scope["query_string"].decode(),
+                "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+                "body": json.loads(raw),
+            }
+        )
+        self._arrived.set()
+        status = 500 if len(self.calls) <= self.fail_first else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b'{"code":200,"msg":"success"}'})
+
+    async def wait(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+        """Wait until ``count`` calls arrived (or ``timeout`` real seconds); return them all."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while len(self.calls) < count:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        return self.calls
+
+
+@pytest.fixture
+async def kie_callbacks() -> AsyncIterator[CallbackRecorder]:
+    """A running :class:`CallbackRecorder` on a free loopback port."""
+    from kierouter._http_server import serve
+
+    recorder = CallbackRecorder()
+    async with serve(recorder) as server:
+        recorder.url = server.url
+        yield recorder

@@ -7,16 +7,14 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from kierouter._http_server import serve
 from kierouter.sim import Emulator
+from kierouter.testing import CallbackRecorder
 
 HMAC_KEY = "whk-test-0123456789"
 
@@ -33,44 +31,10 @@ def verify_kie_webhook(key: str, headers: dict, body: dict, max_skew_s: int = 30
     return hmac.compare_digest(base64.b64encode(mac).decode(), sig)
 
 
-class Receiver:
-    """A webhook receiver on loopback that records what it gets and can fail on purpose."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.fail_first = 0
-        self.url = ""
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        message = await receive()
-        self.calls.append(
-            {
-                "path": scope["path"],
-                "query": scope["query_string"].decode(),
-                "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
-                "body": json.loads(message["body"]),
-            }
-        )
-        status = 500 if len(self.calls) <= self.fail_first else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b'{"code":200,"msg":"success"}'})
-
-    async def wait(self, count: int) -> list[dict[str, Any]]:
-        """Wait until ``count`` calls arrived (or 5 real seconds)."""
-        for _ in range(500):
-            if len(self.calls) >= count:
-                break
-            await asyncio.sleep(0.01)
-        return self.calls
-
-
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A running receiver."""
-    recv = Receiver()
-    async with serve(recv) as server:
-        recv.url = server.url
-        yield recv
+def receiver(kie_callbacks: CallbackRecorder) -> CallbackRecorder:
+    """A running callback recorder (``kierouter.testing``)."""
+    return kie_callbacks
 
 
 def client(emu: Emulator) -> httpx.AsyncClient:
@@ -79,7 +43,7 @@ def client(emu: Emulator) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=emu.base_url, headers=headers)
 
 
-async def test_market_callback_is_signed_and_keeps_its_query(receiver: Receiver) -> None:
+async def test_market_callback_is_signed_and_keeps_its_query(receiver: CallbackRecorder) -> None:
     """A Market callback mirrors recordInfo, verifies with KIE's HMAC and keeps the exact query."""
     query = "job=job-42&token=a%2Fb+c~d&empty="
     async with Emulator(time_scale=1000, hmac_key=HMAC_KEY) as emu, client(emu) as http:
@@ -104,7 +68,7 @@ async def test_market_callback_is_signed_and_keeps_its_query(receiver: Receiver)
     assert tasks[0]["job_key"] == "job-42"
 
 
-async def test_no_signature_headers_without_an_hmac_key(receiver: Receiver) -> None:
+async def test_no_signature_headers_without_an_hmac_key(receiver: CallbackRecorder) -> None:
     """Without an HMAC key, callbacks carry no signature headers."""
     async with Emulator(time_scale=1000) as emu, client(emu) as http:
         body = {"model": "google/nano-banana", "callBackUrl": receiver.url + "/cb",
@@ -114,7 +78,7 @@ async def test_no_signature_headers_without_an_hmac_key(receiver: Receiver) -> N
     assert "x-webhook-signature" not in call["headers"]
 
 
-async def test_failed_market_task_calls_back_with_code_501(receiver: Receiver) -> None:
+async def test_failed_market_task_calls_back_with_code_501(receiver: CallbackRecorder) -> None:
     """A failed Market task's callback has code 501, state fail and a string failCode."""
     async with Emulator(time_scale=1000, hmac_key=HMAC_KEY) as emu, client(emu) as http:
         emu.configure("qwen", fail_rate=1.0, fail_code="422", fail_msg="prompt rejected")
@@ -152,7 +116,7 @@ async def test_failed_market_task_calls_back_with_code_501(receiver: Receiver) -
     ],
 )
 async def test_legacy_callbacks_have_their_family_shape(
-    receiver: Receiver, path: str, body: dict[str, Any], check: Any
+    receiver: CallbackRecorder, path: str, body: dict[str, Any], check: Any
 ) -> None:
     """4o (data.info.result_urls), Flux (data.info.resultImageUrl), MJ (flat data.resultUrls)."""
     async with Emulator(time_scale=1000, hmac_key=HMAC_KEY) as emu, client(emu) as http:
@@ -165,7 +129,7 @@ async def test_legacy_callbacks_have_their_family_shape(
     assert verify_kie_webhook(HMAC_KEY, call["headers"], call["body"])
 
 
-async def test_callback_is_retried_after_a_failure(receiver: Receiver) -> None:
+async def test_callback_is_retried_after_a_failure(receiver: CallbackRecorder) -> None:
     """A receiver that answers 500 once gets the callback again (1 emulated minute later)."""
     receiver.fail_first = 1
     async with Emulator(time_scale=1000) as emu, client(emu) as http:
@@ -173,12 +137,13 @@ async def test_callback_is_retried_after_a_failure(receiver: Receiver) -> None:
                 "input": {"prompt": "x"}}  # fmt: skip
         await http.post("/api/v1/jobs/createTask", json=body)
         calls = await receiver.wait(2)
+        await emu.wait_callbacks(1)  # the emulator counts a delivery once it has the answer
         stats = emu.stats()
     assert len(calls) == 2 and calls[0]["body"] == calls[1]["body"]
     assert stats["callbacks_sent"] == 1 and stats["callback_attempts"] == 2
 
 
-async def test_callback_gives_up_after_three_retries(receiver: Receiver) -> None:
+async def test_callback_gives_up_after_three_retries(receiver: CallbackRecorder) -> None:
     """A receiver that always fails gets 4 attempts (now, +1, +5, +15 min), then none."""
     receiver.fail_first = 100
     async with Emulator(time_scale=1e-6) as emu, client(emu) as http:
@@ -198,7 +163,7 @@ async def test_callback_gives_up_after_three_retries(receiver: Receiver) -> None
     assert stats["callbacks_failed"] == 1 and stats["callbacks_sent"] == 0
 
 
-async def test_lost_callback_is_never_sent(receiver: Receiver) -> None:
+async def test_lost_callback_is_never_sent(receiver: CallbackRecorder) -> None:
     """lost_callback: the task succeeds but no callback arrives."""
     async with Emulator(time_scale=1000) as emu, client(emu) as http:
         emu.inject("lost_callback", count=1)
@@ -215,7 +180,7 @@ async def test_lost_callback_is_never_sent(receiver: Receiver) -> None:
     assert stats["callbacks_lost"] == 1 and stats["succeeded"] == 2
 
 
-async def test_duplicate_callback_arrives_twice(receiver: Receiver) -> None:
+async def test_duplicate_callback_arrives_twice(receiver: CallbackRecorder) -> None:
     """duplicate_callback: the same callback is delivered twice."""
     async with Emulator(time_scale=1000) as emu, client(emu) as http:
         emu.inject("duplicate_callback")

@@ -5,8 +5,6 @@ the 4o download-url endpoint, and failed tasks mapped to a failed status with KI
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import kierouter_gpt4o_image
@@ -14,10 +12,9 @@ import pytest
 from kierouter_gpt4o_image import GPT4O_IMAGE, Gpt4oImageProvider
 
 from kierouter import ImageRequest, Router
-from kierouter._http_server import Server
 from kierouter._transport import KieClient
 from kierouter.sim import Emulator
-from kierouter.testing import run_task
+from kierouter.testing import CallbackRecorder, run_task
 
 pytest_plugins = ["kierouter.testing"]
 
@@ -95,44 +92,14 @@ async def test_download_url_remints_a_result_link(
     assert (await kie_client.http.get(fresh)).content == original
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A loopback HTTP endpoint that records the JSON bodies POSTed to it."""
-    bodies: list[dict[str, Any]] = []
-
-    async def app(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        bodies.append(json.loads(raw))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b'{"code":200,"msg":"success"}'})
-
-    server = Server(app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        yield server.url + "/kie/callback", bodies
-    finally:
-        await server.close()
-
-
 async def test_callbacks_parse_like_record_info(
     kie_emulator: Emulator,
     kie_client: KieClient,
-    receiver: tuple[str, list[dict[str, Any]]],
+    kie_callbacks: CallbackRecorder,
 ) -> None:
     """The callbacks KIE posts (data.info.result_urls; info null on failure) parse to the same
     task, state and URLs as record-info."""
-    url, bodies = receiver
+    url = kie_callbacks.url + "/kie/callback"
     done = await run_task(
         kie_client, PROVIDER, GPT4O_IMAGE, ImageRequest(prompt="ok", count=2), callback_url=url
     )
@@ -142,7 +109,8 @@ async def test_callbacks_parse_like_record_info(
     )
     await kie_emulator.wait_callbacks(2)
     by_task = {
-        PROVIDER.parse_callback(body).task_id: PROVIDER.parse_callback(body) for body in bodies
+        PROVIDER.parse_callback(body).task_id: PROVIDER.parse_callback(body)
+        for body in kie_callbacks.bodies
     }
     assert (by_task[done.task_id].state, by_task[done.task_id].urls) == ("success", done.urls)
     assert (by_task[failed.task_id].state, by_task[failed.task_id].fail_code) == ("failed", "500")

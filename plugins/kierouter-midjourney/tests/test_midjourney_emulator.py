@@ -4,8 +4,6 @@ tasks map to a failed status, and an MJ endpoint that is gone becomes EndpointGo
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +20,11 @@ from kierouter import (
     Policy,
     Router,
 )
-from kierouter._http_server import Server
 from kierouter._transport import KieClient
 from kierouter.policy import Constraints
 from kierouter.sim import Emulator
 from kierouter.sim import _app as sim_app
-from kierouter.testing import run_task
+from kierouter.testing import CallbackRecorder, run_task
 
 pytest_plugins = ["kierouter.testing"]
 
@@ -85,44 +82,14 @@ async def test_failure_maps_to_failed_status(kie_emulator: Emulator, kie_client:
     assert (status.fail_code, status.fail_message, status.urls) == ("500", "mj queue error", ())
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A loopback HTTP endpoint that records the JSON bodies POSTed to it."""
-    bodies: list[dict[str, Any]] = []
-
-    async def app(
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
-    ) -> None:
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        bodies.append(json.loads(raw))
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b'{"code":200,"msg":"success"}'})
-
-    server = Server(app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        yield server.url + "/kie/callback", bodies
-    finally:
-        await server.close()
-
-
 async def test_callbacks_parse_like_record_info(
     kie_emulator: Emulator,
     kie_client: KieClient,
-    receiver: tuple[str, list[dict[str, Any]]],
+    kie_callbacks: CallbackRecorder,
 ) -> None:
     """The callbacks KIE posts (flat resultUrls; code 500 on failure) parse to the same task,
     state and URLs as record-info's result objects."""
-    url, bodies = receiver
+    url = kie_callbacks.url + "/kie/callback"
     done = await run_task(
         kie_client, PROVIDER, MIDJOURNEY, ImageRequest(prompt="ok"), callback_url=url
     )
@@ -131,8 +98,8 @@ async def test_callbacks_parse_like_record_info(
         kie_client, PROVIDER, MIDJOURNEY, ImageRequest(prompt="no"), callback_url=url
     )
     await kie_emulator.wait_callbacks(2)
-    assert all(isinstance(u, str) for b in bodies for u in b["data"]["resultUrls"])
-    parsed = {s.task_id: s for s in map(PROVIDER.parse_callback, bodies)}
+    assert all(isinstance(u, str) for b in kie_callbacks.bodies for u in b["data"]["resultUrls"])
+    parsed = {s.task_id: s for s in map(PROVIDER.parse_callback, kie_callbacks.bodies)}
     assert (parsed[done.task_id].state, parsed[done.task_id].urls) == ("success", done.urls)
     assert (parsed[failed.task_id].state, parsed[failed.task_id].fail_code) == ("failed", "500")
 
