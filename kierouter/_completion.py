@@ -21,6 +21,7 @@ deadline. All durations in :class:`PollConfig` are model seconds and are multipl
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import time
@@ -112,6 +113,7 @@ class PollConfig:
 _Z90 = 1.2815515655446004
 
 
+@functools.lru_cache(maxsize=512)  # a few (card, quantile) pairs, asked once per task
 def latency_quantile(p50: float, p90: float, q: float) -> float:
     """The ``q`` quantile of a log-normal latency through ``p50`` and ``p90`` (seconds)."""
     from statistics import NormalDist  # not at import time: keeps ``import kierouter`` light
