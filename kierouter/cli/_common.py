@@ -17,7 +17,14 @@ from kierouter._errors import (
     ValidationError,
 )
 
-__all__ = ["exit_code_for", "print_error", "print_json", "print_table", "registry_from_env"]
+__all__ = [
+    "exit_code_for",
+    "print_error",
+    "print_json",
+    "print_table",
+    "registry_from_env",
+    "request_from_args",
+]
 
 
 def print_json(value: Any) -> None:
@@ -59,3 +66,21 @@ def registry_from_env() -> Any:
     from kierouter._plugins import load_registry
 
     return load_registry()
+
+
+def request_from_args(args: Any) -> Any:
+    """The :class:`~kierouter.ImageRequest` described by the request options ``generate`` and
+    ``explain`` share."""
+    from kierouter._models import ImageRequest
+
+    return ImageRequest(
+        prompt=args.prompt,
+        task=args.task,
+        images=tuple(args.image),
+        aspect_ratio=args.aspect_ratio,
+        resolution=args.resolution,
+        count=args.count,
+        seed=args.seed,
+        negative_prompt=args.negative_prompt,
+        language=args.language,
+    )

@@ -43,6 +43,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
     p.add_argument("--count", type=int, default=1, help="number of images (default 1)")
     p.add_argument("--seed", type=int, help="seed (models that ignore seeds are marked)")
+    p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
     p.add_argument("--language", help="prompt language, ISO code (default: from the script)")
     p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -105,23 +106,13 @@ def print_plan(plan: Plan) -> None:
 def run(args: argparse.Namespace) -> int:
     """Plan the job; print it."""
     from kierouter._config import load_config
-    from kierouter._models import ImageRequest
     from kierouter.policy import explain, plan_json, resolve_policy
 
-    from ._common import registry_from_env
+    from ._common import registry_from_env, request_from_args
 
     config = load_config(args.config)
     registry = registry_from_env()
-    request = ImageRequest(
-        prompt=args.prompt,
-        task=args.task,
-        images=tuple(args.image),
-        aspect_ratio=args.aspect_ratio,
-        resolution=args.resolution,
-        count=args.count,
-        seed=args.seed,
-        language=args.language,
-    )
+    request = request_from_args(args)
     name = args.policy or config.defaults.policy
     policy = policy_with_cap(
         resolve_policy(name, registry=registry, config=config), args.max_credits

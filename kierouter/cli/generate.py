@@ -12,7 +12,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import exit_code_for, print_error, print_json
+from ._common import exit_code_for, print_error, print_json, request_from_args
 
 if TYPE_CHECKING:
     from kierouter._models import Attempt, Result
@@ -109,22 +109,6 @@ def result_json(result: Result) -> dict[str, Any]:
     }
 
 
-def _request(args: argparse.Namespace) -> Any:
-    from kierouter._models import ImageRequest
-
-    return ImageRequest(
-        prompt=args.prompt,
-        task=args.task,
-        negative_prompt=args.negative_prompt,
-        language=args.language,
-        images=tuple(args.image),
-        aspect_ratio=args.aspect_ratio,
-        resolution=args.resolution,
-        seed=args.seed,
-        count=args.count,
-    )
-
-
 def load_config(path: str | None) -> Any:
     """Load ``--config`` (or the default configuration) when the config module is present."""
     try:
@@ -150,7 +134,7 @@ def _absolute(path: str) -> str:
 async def _generate(args: argparse.Namespace) -> Result:
     from kierouter._router import Router, WebhookConfig
 
-    request = _request(args)
+    request = request_from_args(args)
     config = load_config(args.config)
     defaults = getattr(config, "defaults", None)
     options: dict[str, Any] = {
