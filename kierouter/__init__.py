@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "TaskTimeoutError": "._errors",
     "BudgetExhaustedError": "._errors",
     "JobFailedError": "._errors",
+    "PaidUndeliveredError": "._errors",
     "DownloadError": "._errors",
     # plugins
     "hookimpl": ".hookspecs",
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
     from ._errors import MaintenanceError as MaintenanceError
     from ._errors import MalformedResponseError as MalformedResponseError
     from ._errors import NotFoundError as NotFoundError
+    from ._errors import PaidUndeliveredError as PaidUndeliveredError
     from ._errors import PluginError as PluginError
     from ._errors import RateLimitedError as RateLimitedError
     from ._errors import ServerError as ServerError

@@ -25,6 +25,7 @@
     ├── TaskTimeoutError            a task did not finish within its deadline
     ├── BudgetExhaustedError        the job's attempts, credits or deadline ran out; lists attempts
     ├── JobFailedError              every rung of the ladder failed; lists attempts
+    ├── PaidUndeliveredError        KIE made (and billed) the image, but it could not be saved
     └── DownloadError               a result could not be fetched safely
 
 Messages say what happened and what to do. None of them ever contains the API key or the
@@ -37,7 +38,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Attempt
+    from ._models import Attempt, Result
 
 __all__ = [
     "AmbiguousSubmissionError",
@@ -58,6 +59,7 @@ __all__ = [
     "MaintenanceError",
     "MalformedResponseError",
     "NotFoundError",
+    "PaidUndeliveredError",
     "PluginError",
     "RateLimitedError",
     "ServerError",
@@ -302,6 +304,20 @@ class JobFailedError(KieRouterError):
     def __init__(self, what: str, attempts: Sequence[Attempt] = ()) -> None:
         self.attempts: tuple[Attempt, ...] = tuple(attempts)
         super().__init__(f"{what}. Attempts: {_attempt_lines(self.attempts)}")
+
+
+class PaidUndeliveredError(KieRouterError):
+    """KIE finished (and billed) the job's task, but its images could not be saved.
+
+    Nothing is regenerated: ``result`` keeps the served model, the task id, every result URL, the
+    credits charged and the reason, so the images can be fetched again (``kierouter fetch``)
+    while KIE's links last. The CLI exits with code 6.
+    """
+
+    def __init__(self, message: str, *, result: Result) -> None:
+        #: The paid result: ``served_model``, ``task_ids``, ``urls``, ``credits``; no ``files``.
+        self.result = result
+        super().__init__(message)
 
 
 class DownloadError(KieRouterError):

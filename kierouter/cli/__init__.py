@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the job or batch failed; 2 bad usage, configuration or input;
 3 KIE refused the key (401/433); 4 insufficient credits (402); 5 an ambiguous submission needs
-reconciling; 130 interrupted; 141 the output pipe was closed (e.g. ``| head``).
+reconciling; 6 a job was paid for but its images could not be saved
+(``kierouter fetch`` gets them); 130 interrupted; 141 the output pipe was closed (e.g. ``| head``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from kierouter._errors import (
     ConfigurationError,
     InsufficientCreditsError,
     KieRouterError,
+    PaidUndeliveredError,
     ValidationError,
 )
 
@@ -58,6 +59,8 @@ def exit_code_for(exc: KieRouterError) -> int:
         return 4
     if isinstance(exc, AmbiguousSubmissionError):
         return 5
+    if isinstance(exc, PaidUndeliveredError):
+        return 6
     return 1
 
 
