@@ -40,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     from kierouter import __version__
 
     parser.add_argument("--version", action="version", version=f"kierouter {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log each step to stderr (-vv: also hook calls and HTTP requests)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="log errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
         try:
@@ -58,6 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    from kierouter._errors import ConfigurationError
+    from kierouter._logging import configure
+
+    try:
+        configure(args.verbose, args.quiet)
+    except ConfigurationError as exc:
+        print_error(str(exc))
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
