@@ -35,6 +35,18 @@ _LIBRARIES = {
 _HANDLER_NAME = "kierouter-cli"
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of each record (a test may swap it)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def level_for(verbose: int = 0, quiet: bool = False, env: str | None = None) -> int:
     """The level for ``-v`` given ``verbose`` times, ``-q``, or ``KIEROUTER_LOG``'s value."""
     if quiet:
@@ -66,13 +78,12 @@ def configure(verbose: int = 0, quiet: bool = False) -> int:
     for handler in list(root.handlers):
         if handler.get_name() == _HANDLER_NAME:
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     fmt = "%(levelname)s %(name)s: %(message)s" if level <= logging.INFO else "%(message)s"
     handler.setFormatter(logging.Formatter(fmt))
     root.addHandler(handler)
-    root.setLevel(level)
-    logging.getLogger("kierouter").setLevel(level)
+    root.setLevel(level)  # kierouter's own loggers inherit it
     for name, shows_from in _LIBRARIES.items():
         logging.getLogger(name).setLevel(level if level <= shows_from else logging.ERROR)
     return level
