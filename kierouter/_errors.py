@@ -26,7 +26,8 @@
     ├── BudgetExhaustedError        the job's attempts, credits or deadline ran out; lists attempts
     ├── JobFailedError              every rung of the ladder failed; lists attempts
     ├── PaidUndeliveredError        KIE made (and billed) the image, but it could not be saved
-    └── DownloadError               a result could not be fetched safely
+    ├── DownloadError               a result could not be fetched safely
+    └── UploadError                 a local input image could not be uploaded (nothing created)
 
 Messages say what happened and what to do. None of them ever contains the API key or the
 webhook HMAC key: :func:`redact` scrubs registered secrets from every message as it is built.
@@ -65,6 +66,7 @@ __all__ = [
     "ServerError",
     "TaskTimeoutError",
     "TransportError",
+    "UploadError",
     "ValidationError",
     "error_for_code",
     "redact",
@@ -327,6 +329,23 @@ class DownloadError(KieRouterError):
         self.url = url
         self.expired = expired
         super().__init__(message)
+
+
+class UploadError(KieRouterError):
+    """A local input image could not be uploaded to KIE, after retries; its job created nothing.
+
+    ``field`` is the request field (``images[0]``, ``mask``), ``file`` the path (or
+    ``<N bytes>``), ``cause`` the last error (a :class:`TransportError` or :class:`KieError`).
+    """
+
+    def __init__(self, field: str, file: str, cause: KieRouterError) -> None:
+        self.field = field
+        self.file = file
+        self.cause = cause
+        super().__init__(
+            f"{field}: {file} could not be uploaded to KIE ({cause}); no task was created. "
+            "Try again later, or upload it yourself and pass its URL"
+        )
 
 
 _BY_CODE: dict[int, type[KieError]] = {

@@ -7,11 +7,13 @@ Nothing here touches the network, so model cards, policies and ``explain`` stay 
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
 from ._errors import ValidationError
+from ._inputs import DEFAULT_MAX_IMAGE_BYTES, ImageInput, normalize_input, syntax_problem
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -85,12 +87,46 @@ def _check_types(request: ImageRequest) -> None:
         raise ValidationError(field, text.partition(" - at ")[0], allowed=allowed) from None
 
 
+if TYPE_CHECKING:
+    # Type checkers see ``images`` and ``mask`` as descriptors: they accept paths and bytes
+    # when a request is built, and always read back as the strings the request stores.
+
+    class _Images:
+        @overload
+        def __get__(self, obj: None, owner: Any) -> _Images: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> tuple[str, ...]: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: ImageInput | Iterable[ImageInput]) -> None: ...
+
+    class _Mask:
+        @overload
+        def __get__(self, obj: None, owner: Any) -> _Mask: ...
+        @overload
+        def __get__(self, obj: object, owner: Any) -> str | None: ...
+        def __get__(self, obj: object, owner: Any) -> Any: ...
+        def __set__(self, obj: object, value: ImageInput | None) -> None: ...
+
+
+def _clip_data(value: str) -> str:
+    if value[:5].lower() != "data:" or len(value) <= 80:
+        return value
+    head, _, data = value.partition(",")
+    return f"{head},…({len(data) * 3 // 4} bytes)"
+
+
 class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One image job, described independently of any model.
 
     ``task`` is inferred when left out: reference ``images`` make it an ``edit``, otherwise
     ``generate``. ``options`` carries model-specific fields, keyed by model id or family name
     (``{"midjourney": {"version": "niji6"}}``); each plugin validates the ones it knows.
+
+    ``images`` (one or several) and ``mask`` take http(s) URLs, local file paths (``str`` or
+    ``os.PathLike``) and ``bytes``. They are stored as strings so that a request encodes to
+    JSON: a path as ``os.fspath`` gives it, bytes as a ``data:<type>;base64,...`` URI. A
+    :class:`~kierouter.Router` checks local files before anything is paid and uploads them to
+    KIE after planning (see :class:`~kierouter.Uploader`).
     """
 
     prompt: str = ""
@@ -99,11 +135,42 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     resolution: Resolution | None = None
     count: int = 1
     seed: int | None = None
-    images: tuple[str, ...] = ()
-    mask: str | None = None
+    if TYPE_CHECKING:
+        images: _Images = ()  # type: ignore[assignment]
+        mask: _Mask = None  # type: ignore[assignment]
+    else:
+        images: tuple[str, ...] = ()
+        mask: str | None = None
     negative_prompt: str | None = None
     language: str | None = None
     options: dict[str, dict[str, Any]] = {}
+
+    def __post_init__(self) -> None:
+        images: Any = self.images
+        if type(images) is not tuple or not all(type(i) is str for i in images):
+            if isinstance(images, str | bytes | bytearray | memoryview) or hasattr(
+                images, "__fspath__"
+            ):
+                images = (images,)  # one image given on its own
+            elif not isinstance(images, Iterable):
+                raise ValidationError("images", f"{type(images).__name__} is not a list of images")
+            images = tuple(normalize_input(v, f"images[{n}]") for n, v in enumerate(images))
+            msgspec.structs.force_setattr(self, "images", images)
+        mask: Any = self.mask
+        if mask is not None and type(mask) is not str:
+            msgspec.structs.force_setattr(self, "mask", normalize_input(mask, "mask"))
+
+    def __repr__(self) -> str:
+        # bytes given as images live in data URIs: show their size, not megabytes of base64
+        fields = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if name == "images":
+                value = tuple(_clip_data(v) for v in value)
+            elif name == "mask" and value is not None:
+                value = _clip_data(value)
+            fields.append(f"{name}={value!r}")
+        return f"ImageRequest({', '.join(fields)})"
 
     @property
     def kind(self) -> TaskKind:
@@ -119,16 +186,19 @@ class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         if kind in ("generate", "edit") and not self.prompt.strip():
             raise ValidationError("prompt", f"{_a(kind)} request needs a non-empty prompt")
         if kind in ("edit", "remove-background", "upscale") and not self.images:
-            raise ValidationError("images", f"{_a(kind)} request needs at least one image URL")
+            raise ValidationError(
+                "images", f"{_a(kind)} request needs at least one image (a URL, a file or bytes)"
+            )
         if kind in ("remove-background", "upscale") and len(self.images) != 1:
-            raise ValidationError("images", f"{kind} takes exactly one image URL")
-        for i, url in enumerate(self.images):
-            if not url.startswith(("https://", "http://")):
-                raise ValidationError(
-                    f"images[{i}]", "must be an http(s) URL; upload local files first"
-                )
-        if self.mask is not None and not self.mask.startswith(("https://", "http://")):
-            raise ValidationError("mask", "must be an http(s) URL")
+            raise ValidationError("images", f"{kind} takes exactly one image")
+        for i, image in enumerate(self.images):
+            problem = syntax_problem(image)
+            if problem is not None:
+                raise ValidationError(f"images[{i}]", problem)
+        if self.mask is not None:
+            problem = syntax_problem(self.mask)
+            if problem is not None:
+                raise ValidationError("mask", problem)
         ratio = self.aspect_ratio
         if ratio is not None and ratio != "auto" and _ratio_value(ratio) is None:
             raise ValidationError(
@@ -193,6 +263,10 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     seed: bool = False
     negative_prompt: bool = False
     mask: bool = False
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
+    """Largest input image (reference or mask) the model takes, in bytes (KIE's docs: 10 MB for
+    most edit models). A bigger local file drops the model from the plan before anything is
+    sent."""
 
 
 class ModelCard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

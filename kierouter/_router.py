@@ -32,6 +32,7 @@ from ._errors import (
     ValidationError,
 )
 from ._events import EventBus, EventSink
+from ._inputs import fit_plan, has_local_inputs
 from ._models import Attempt, ImageFile, ImageRequest, Result, TaskStatus
 from ._run import Existing, Job, Journal, RunContext
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
     from ._plugins import Registry
     from ._transport import KieClient
+    from ._upload_cache import UploadCache
     from .judging import Judge
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
@@ -154,6 +156,9 @@ class Router:
         config: a loaded kierouter configuration (price overrides, policies).
         journal: an object recording intents, task ids, attempts and results (see ``Journal``).
         cooldown: share a :class:`~kierouter._cooldown.Cooldown` between routers.
+        upload_cache: where uploads of local input images are remembered (default: in memory;
+            a :class:`~kierouter.SqliteUploadCache` keeps them across runs).
+        upload_url: KIE's upload host (default: see :class:`~kierouter.Uploader`).
     """
 
     def __init__(
@@ -176,10 +181,13 @@ class Router:
         config: Any = None,
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
+        upload_cache: UploadCache | None = None,
+        upload_url: str | None = None,
     ) -> None:
         from ._downloads import Downloader
         from ._plugins import load_registry
         from ._transport import KieClient
+        from ._uploads import UPLOAD_REUSE, Uploader
 
         if latency_scale <= 0:
             raise ConfigurationError("latency_scale must be positive")
@@ -224,6 +232,13 @@ class Router:
                 )
         self._completion = Completion(self.client, poll=self.poll, latency_scale=latency_scale)
         self._downloader = Downloader(self.client, allow_private=allow_private_downloads)
+        #: Uploads local input images (after planning, once per content); see Uploader.
+        self.uploads = Uploader(
+            self.client,
+            base_url=upload_url,
+            cache=upload_cache,
+            reuse_for=UPLOAD_REUSE * latency_scale,  # an emulator's days pass faster
+        )
         self._ctx = RunContext(
             registry=registry,
             client=self.client,
@@ -337,7 +352,9 @@ class Router:
         req = _as_request(request).validate()
         resolved = self._resolve_policy(policy)
         req = _policy_engine().apply_policy_options(req, resolved)
-        return req, resolved, self._plan(req, resolved)
+        # local input files: checked now (nothing sent); models they are too big for dropped
+        plan = fit_plan(req, self._plan(req, resolved), self.registry.cards)
+        return req, resolved, plan
 
     def explain(self, request: ImageRequest | str, policy: str | Policy | None = None) -> Plan:
         """The ranked plan for ``request`` (models, reasons, expected cost); no network call."""
@@ -381,6 +398,7 @@ class Router:
             judge=self._resolve_judge(judge),
             journal=self.journal,
             prior=prior,
+            inputs=self.uploads.resolve if has_local_inputs(req) else None,
         )
 
     # -- running -------------------------------------------------------------------------------

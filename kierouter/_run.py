@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
@@ -197,8 +197,11 @@ class Job:
         judge: Judge | None,
         journal: Journal | None,
         prior: Sequence[Attempt] = (),
+        inputs: Callable[[ImageRequest], Awaitable[ImageRequest]] | None = None,
     ) -> None:
         self.ctx = ctx
+        #: Uploads the request's local input images (Uploader.resolve), before its first create.
+        self.inputs = inputs
         self.request = request
         self.policy = policy
         self.plan = plan
@@ -348,6 +351,8 @@ class Job:
         callback_url = None
         if self.waiter is not None and self.ctx.receiver is not None and self.ctx.public_url:
             callback_url = self.ctx.receiver.callback_url(self.ctx.public_url, self.job_key)
+        if self.inputs is not None:  # local files -> KIE URLs, once, before the first create
+            self.request, self.inputs = await self.inputs(self.request), None
         try:
             prepared = provider.prepare(card, self.request, seed=seed, callback_url=callback_url)
         except ValidationError as exc:

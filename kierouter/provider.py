@@ -277,8 +277,10 @@ def check_reference_images(
 
     The limit is ``card.capabilities.max_reference_images``. A model that takes none refuses any
     (``allowed=()``; ``suggestion`` names a model that does, e.g. ``"google/nano-banana-edit"``);
-    otherwise more than the limit is refused, listing ``1..limit``.
+    otherwise more than the limit is refused, listing ``1..limit``. A local file or bytes not
+    yet uploaded (a path or data URI, see :class:`~kierouter.Uploader`) is refused too.
     """
+    _check_uploaded(request, card)
     count = len(request.images)
     limit = card.capabilities.max_reference_images
     if count and not limit:
@@ -297,9 +299,26 @@ def check_reference_images(
 
 
 def check_mask(card: ModelCard, request: ImageRequest) -> None:
-    """Refuse a mask (``allowed=()``) when ``card.capabilities.mask`` says the model has none."""
+    """Refuse a mask (``allowed=()``) when ``card.capabilities.mask`` says the model has none,
+    and (as :func:`check_reference_images` does) any input not uploaded yet."""
     if request.mask is not None and not card.capabilities.mask:
         raise ValidationError("mask", f"{card.id} has no mask input", allowed=(), model=card.id)
+    _check_uploaded(request, card)
+
+
+def _check_uploaded(request: ImageRequest, card: ModelCard) -> None:
+    """A local file or bytes must be uploaded before a body is built: only URLs go to KIE."""
+    for field, value in (
+        *((f"images[{n}]", v) for n, v in enumerate(request.images)),
+        ("mask", request.mask),
+    ):
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValidationError(
+                field,
+                "is a local file or bytes, not uploaded yet (a Router uploads it before the "
+                "create; elsewhere use kierouter.Uploader.resolve)",
+                model=card.id,
+            )
 
 
 def check_count(

@@ -19,7 +19,9 @@ from kierouter.provider import check_choice, check_range, snap_aspect_ratio
         ({"prompt": "x", "aspect_ratio": "wide"}, "aspect_ratio"),
         ({"prompt": "x", "count": 0}, "count"),
         ({"prompt": "x", "seed": -1}, "seed"),
-        ({"prompt": "x", "mask": "mask.png"}, "mask"),
+        ({"prompt": "x", "mask": "ftp://host/mask.png"}, "mask"),
+        ({"prompt": "x", "images": ("",)}, "images[0]"),
+        ({"prompt": "x", "images": ("data:image/png,raw",)}, "images[0]"),
     ],
 )
 def test_invalid_requests_name_the_field(request_kwargs: dict[str, object], field: str) -> None:

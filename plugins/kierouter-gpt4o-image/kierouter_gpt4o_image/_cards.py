@@ -36,6 +36,7 @@ GPT4O_IMAGE = ModelCard(
         seed=False,
         negative_prompt=False,
         mask=True,
+        max_image_bytes=26_214_400,  # errorCode 400 for a file over 25 MB (KIE-API.md §10)
     ),
     strengths=("text", "editing"),
     languages=("*",),

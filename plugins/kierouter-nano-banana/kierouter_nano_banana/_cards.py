@@ -87,6 +87,7 @@ NANO_BANANA_PRO = ModelCard(
         max_images=1,
         max_reference_images=8,
         max_prompt_chars=10000,
+        max_image_bytes=30 * 1024 * 1024,  # image_input: up to 30 MB each (KIE-API.md §6)
     ),
     strengths=("text", "photoreal", "editing", "4k"),
     languages=_ANY_LANGUAGE,

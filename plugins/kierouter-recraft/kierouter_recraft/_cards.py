@@ -10,14 +10,19 @@ from kierouter import Capabilities, ModelCard, Pricing
 
 __all__ = ["CARDS", "CRISP_UPSCALE", "REMOVE_BACKGROUND"]
 
+
 # One input image, one output image of the input's shape: no ratio or resolution to choose.
-# The prompt is never sent; any prompt is accepted and reported as ignored.
-_CAPABILITIES = Capabilities(
-    aspect_ratios=(),
-    resolutions=(),
-    max_images=1,
-    max_reference_images=1,
-)
+# The prompt is never sent; any prompt is accepted and reported as ignored. KIE's docs limit the
+# input to 5 MB for remove-background and 10 MB for crisp-upscale (KIE-API.md §8).
+def _capabilities(max_mb: int) -> Capabilities:
+    return Capabilities(
+        aspect_ratios=(),
+        resolutions=(),
+        max_images=1,
+        max_reference_images=1,
+        max_image_bytes=max_mb * 1024 * 1024,
+    )
+
 
 REMOVE_BACKGROUND = ModelCard(
     id="recraft/remove-background",
@@ -27,7 +32,7 @@ REMOVE_BACKGROUND = ModelCard(
     latency_p50=5,
     latency_p90=12,
     quality=8.0,
-    capabilities=_CAPABILITIES,
+    capabilities=_capabilities(5),
     strengths=("utility",),
     languages=("*",),
     success_rate=0.98,
@@ -43,7 +48,7 @@ CRISP_UPSCALE = ModelCard(
     latency_p50=8,
     latency_p90=20,
     quality=8.0,
-    capabilities=_CAPABILITIES,
+    capabilities=_capabilities(10),
     strengths=("utility",),
     languages=("*",),
     success_rate=0.98,
