@@ -20,7 +20,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from stat import S_ISDIR
 from typing import TYPE_CHECKING, Literal
 
@@ -30,7 +30,7 @@ from ._errors import ValidationError
 
 if TYPE_CHECKING:
     from ._models import ImageRequest, ModelCard
-    from .policy import Plan
+    from .policy import Plan, Policy
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -154,24 +154,26 @@ def _sniff(header: bytes, size: int) -> str:
     except ImageFormatError as exc:
         if header.startswith(b"\xff\xd8\xff") and size > len(header):
             return "jpeg"  # a JPEG whose frame header comes after large metadata segments
-        raise ValueError(f"{exc}{_looks_like(header)}") from None
+        known = header.startswith((b"\x89PNG", b"\xff\xd8")) or header[8:12] == b"WEBP"
+        raise ValueError(f"a broken image ({exc})" if known else _looks_like(header)) from None
 
 
 def _looks_like(header: bytes) -> str:
-    if not header:
-        return " (the file is empty)"
+    """What a file that is not a PNG, JPEG or WEBP seems to be, for the error message."""
     head = header[:512]
+    if not head:
+        return "an empty file"
     if head.lstrip().startswith((b"<svg", b"<?xml")):
-        return " (it is SVG/XML, which KIE's models do not take)"
+        return "SVG/XML"
     if head.startswith((b"GIF87a", b"GIF89a")):
-        return " (it is a GIF, which KIE's models do not take)"
+        return "a GIF"
     if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
-        return " (it is HEIC/AVIF, which KIE's models do not take; convert it to JPEG)"
+        return "HEIC/AVIF (convert it to JPEG)"
     try:
         head.decode("utf-8")
     except UnicodeDecodeError:
-        return ""
-    return " (it looks like text)"
+        return "of an unknown type"
+    return "text"
 
 
 # A file is checked once per (path, size, mtime, inode): a batch of 10 000 rows naming the same
@@ -203,7 +205,7 @@ def _check_file(field: str, path: str) -> LocalImage:
             fmt = _sniff(header, stat.st_size)
         except ValueError as exc:
             raise ValidationError(
-                field, f"{path} is not a PNG, JPEG or WEBP image: {exc}"
+                field, f"{path} is not a PNG, JPEG or WEBP image, the types KIE takes: it is {exc}"
             ) from None
         if len(_CHECKED) > 4096:
             _CHECKED.clear()
@@ -232,7 +234,7 @@ def _check_data(field: str, value: str) -> LocalImage:
         fmt = _sniff(header, size)
     except ValueError as exc:
         raise ValidationError(
-            field, f"the bytes given are not a PNG, JPEG or WEBP image: {exc}"
+            field, f"the bytes given are not a PNG, JPEG or WEBP image, the types KIE takes: {exc}"
         ) from None
     return LocalImage(field=field, value=value, source=None, label=label, size=size, format=fmt)
 
@@ -272,50 +274,57 @@ def _mb(size: int) -> str:
     return f"{size / (1024 * 1024):.3g} MB"
 
 
-def _limit(card: ModelCard | None) -> int:
-    return card.capabilities.max_image_bytes if card is not None else DEFAULT_MAX_IMAGE_BYTES
+def fit_plan(
+    request: ImageRequest,
+    policy: Policy,
+    cards: Mapping[str, ModelCard],
+    plan: Callable[[Policy], Plan],
+) -> Plan:
+    """The plan for ``request`` made by ``plan(policy)``, with its local input files checked and
+    the models they are too big for (``Capabilities.max_image_bytes``) left out.
 
-
-def fit_plan(request: ImageRequest, plan: Plan, cards: Mapping[str, ModelCard]) -> Plan:
-    """``plan`` without the models whose input size limit one of the request's files exceeds.
-
-    Checks the request's local inputs first (:func:`check_inputs`). A dropped model is listed in
-    ``plan.dropped`` with the file and the limit; the plan's expected credits and success are
-    recomputed. When every planned model is too small for a file, raises
-    :class:`~kierouter.ValidationError` naming the field and the file: nothing is sent.
+    Checks the request's local inputs first (:func:`check_input`). When a file is over some
+    models' limit, the request is planned again with those models denied, so that models which
+    take it move up; each is listed in ``dropped`` with the file's size and its limit. When no
+    model that could run the request takes the file, raises :class:`~kierouter.ValidationError`
+    naming the field and the file: nothing is sent.
     """
+    first = plan(policy)
     images = check_inputs(request) if has_local_inputs(request) else ()
-    if not images or not plan.steps:
-        return plan
-    from .policy import Dropped
-    from .policy._expected import expected_credits, p_success, worst_case_credits
+    if not images:
+        return first
+    biggest = max(images, key=lambda image: image.size)
+    small = {
+        model: card.capabilities.max_image_bytes
+        for model, card in cards.items()
+        if card.capabilities.max_image_bytes < biggest.size
+    }
+    if not any(step.model in small for step in first.steps):
+        return first  # every planned model takes it
+    from .policy import Constraints, Dropped, merge_constraints
 
-    kept, dropped = [], []
-    for step in plan.steps:
-        limit = _limit(cards.get(step.model))
-        over = next((image for image in images if image.size > limit), None)
-        if over is None:
-            kept.append(step)
-        else:
-            reason = f"takes input images up to {_mb(limit)}; {over.field} is {_mb(over.size)}"
-            dropped.append(Dropped(model=step.model, reason=reason))
-    if not dropped:
-        return plan
-    if not kept:
-        biggest = max(images, key=lambda image: image.size)
-        best = max(plan.steps, key=lambda step: _limit(cards.get(step.model)))
+    denied = Constraints(deny=tuple(small))
+    fitted = plan(
+        msgspec.structs.replace(policy, constraints=merge_constraints(policy.constraints, denied))
+    )
+    before = {d.model: d.reason for d in first.dropped}
+    too_small = []  # models the file alone keeps out (their reason changed once denied)
+    dropped = []
+    for entry in fitted.dropped:
+        if entry.model in small and entry.reason != before.get(entry.model):
+            too_small.append(entry.model)
+            reason = (
+                f"takes input images up to {_mb(small[entry.model])}; "
+                f"{biggest.field} is {_mb(biggest.size)}"
+            )
+            entry = Dropped(model=entry.model, reason=reason)
+        dropped.append(entry)
+    if not fitted.steps:
+        best = max(too_small, key=small.__getitem__)
         raise ValidationError(
             biggest.field,
             f"{biggest.label} is {_mb(biggest.size)}, over the input limit of every model that "
-            f"could run this request (the largest, {best.model}, takes "
-            f"{_mb(_limit(cards.get(best.model)))}); resize or recompress it",
+            f"could run this request (the largest, {best}, takes {_mb(small[best])}); resize "
+            "or recompress it",
         )
-    pairs = [(step.credits, step.p_success) for step in kept]
-    return msgspec.structs.replace(
-        plan,
-        steps=tuple(kept),
-        dropped=(*plan.dropped, *dropped),
-        expected_credits=expected_credits(pairs),
-        p_success=p_success(pairs),
-        worst_case_credits=worst_case_credits(pairs),
-    )
+    return msgspec.structs.replace(fitted, dropped=tuple(dropped))

@@ -300,11 +300,13 @@ class Router:
             self._stack = stack
 
     async def aclose(self) -> None:
-        """Stop the webhook server, drain event sinks, close the HTTP client (if the router's)."""
+        """Stop the webhook server, drain event sinks, close the upload cache's file and the HTTP
+        client (if the router's)."""
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
         await self.events.drain()
+        self.uploads.close()
         if self._own_client:
             await self.client.aclose()
 
@@ -352,8 +354,8 @@ class Router:
         req = _as_request(request).validate()
         resolved = self._resolve_policy(policy)
         req = _policy_engine().apply_policy_options(req, resolved)
-        # local input files: checked now (nothing sent); models they are too big for dropped
-        plan = fit_plan(req, self._plan(req, resolved), self.registry.cards)
+        # local input files: checked now (nothing sent); models they are too big for left out
+        plan = fit_plan(req, resolved, self.registry.cards, lambda p: self._plan(req, p))
         return req, resolved, plan
 
     def explain(self, request: ImageRequest | str, policy: str | Policy | None = None) -> Plan:

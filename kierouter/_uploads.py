@@ -160,6 +160,12 @@ class Uploader:
         api = self.client.base_url
         return api if api != DEFAULT_BASE_URL else DEFAULT_UPLOAD_URL
 
+    def close(self) -> None:
+        """Close the cache's file, if it has one (it reopens when used again)."""
+        close = getattr(self.cache, "close", None)
+        if callable(close):
+            close()
+
     # -- the entry points ------------------------------------------------------------------------
 
     async def resolve(self, request: ImageRequest) -> ImageRequest:

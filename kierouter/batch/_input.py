@@ -1,7 +1,9 @@
 """Reading a batch file: text (one prompt a line), JSON Lines or CSV, with per-row options.
 
 Every row is checked before anything is spent; all bad rows are reported at once, each with its
-line number (:class:`BatchInputError`).
+line number (:class:`BatchInputError`). ``images`` (and ``mask``) take URLs and local file paths;
+a relative path is relative to the batch file's folder and stored absolute, so ``resume`` finds
+it from any directory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Literal
 import msgspec
 
 from kierouter._errors import ValidationError
+from kierouter._inputs import input_kind, syntax_problem
 from kierouter._models import RESOLUTIONS, ImageRequest
 
 __all__ = [
@@ -45,6 +48,7 @@ ROW_FIELDS: tuple[str, ...] = (
     "count",
     "images",
     "reference_images",
+    "mask",
     "negative_prompt",
     "language",
     "task",
@@ -155,7 +159,14 @@ def _steps(value: Any) -> tuple[Step, ...]:
     return tuple(out)
 
 
-def _row(fields: Mapping[str, Any], index: int, line: int) -> BatchRow:
+def _located(value: str, base_dir: Path) -> str:
+    """A local path made absolute against the batch file's folder; URLs and data URIs as given."""
+    if input_kind(value) != "file" or syntax_problem(value) is not None:
+        return value  # a URL, bytes, or something ImageRequest.validate() names
+    return str(base_dir / Path(value).expanduser())
+
+
+def _row(fields: Mapping[str, Any], index: int, line: int, base_dir: Path) -> BatchRow:
     unknown = sorted(set(fields) - set(ROW_FIELDS))
     if unknown:
         raise ValidationError(unknown[0], "unknown column", allowed=ROW_FIELDS)
@@ -163,6 +174,8 @@ def _row(fields: Mapping[str, Any], index: int, line: int) -> BatchRow:
     images = _as_list(fields.get("images"), "images") + _as_list(
         fields.get("reference_images"), "reference_images"
     )
+    images = tuple(_located(image, base_dir) for image in images)
+    mask = _text(fields.get("mask"), "mask")
     options = fields.get("options") or {}
     if isinstance(options, str):
         try:
@@ -188,6 +201,7 @@ def _row(fields: Mapping[str, Any], index: int, line: int) -> BatchRow:
                 "seed": _as_int(fields.get("seed"), "seed"),
                 "count": 1 if count is None else count,
                 "images": list(images),
+                "mask": None if mask is None else _located(mask, base_dir),
                 "negative_prompt": _text(fields.get("negative_prompt"), "negative_prompt"),
                 "language": _text(fields.get("language"), "language"),
                 "options": options,
@@ -249,8 +263,18 @@ def _records(text: str, fmt: str) -> Iterator[tuple[int, Any]]:
             yield line, {k: (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
 
 
-def parse_rows(text: str, *, fmt: str = "text", source: str = "<batch>") -> list[BatchRow]:
-    """Parse a batch's text; raise :class:`BatchInputError` listing every bad row."""
+def parse_rows(
+    text: str,
+    *,
+    fmt: str = "text",
+    source: str = "<batch>",
+    base_dir: str | os.PathLike[str] | None = None,
+) -> list[BatchRow]:
+    """Parse a batch's text; raise :class:`BatchInputError` listing every bad row.
+
+    Relative image paths are relative to ``base_dir`` (default: the current directory) and are
+    stored absolute."""
+    folder = Path(base_dir if base_dir is not None else os.getcwd()).absolute()
     if fmt not in ("text", "jsonl", "csv"):
         raise ValidationError("format", f"{fmt!r}", allowed=("text", "jsonl", "csv"))
     rows: list[BatchRow] = []
@@ -261,7 +285,7 @@ def parse_rows(text: str, *, fmt: str = "text", source: str = "<batch>") -> list
             problems.append((line, str(fields)))
             continue
         try:
-            row = _row(fields, len(rows) + len(problems) + 1, line)
+            row = _row(fields, len(rows) + len(problems) + 1, line, folder)
         except (ValidationError, ValueError) as exc:
             problems.append((line, str(exc)))
             continue
@@ -278,7 +302,8 @@ def parse_rows(text: str, *, fmt: str = "text", source: str = "<batch>") -> list
 
 
 def read_rows(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[BatchRow]:
-    """Read a batch file (format from ``fmt`` or the file name: .txt, .jsonl, .csv)."""
+    """Read a batch file (format from ``fmt`` or the file name: .txt, .jsonl, .csv); relative
+    image paths in it are relative to its folder."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8-sig")
@@ -286,7 +311,9 @@ def read_rows(path: str | os.PathLike[str], *, fmt: str | None = None) -> list[B
         raise ValidationError("file", f"cannot read {file}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ValidationError("file", f"{file} is not UTF-8 text") from None
-    return parse_rows(text, fmt=fmt or _format_of(file, text), source=str(file))
+    return parse_rows(
+        text, fmt=fmt or _format_of(file, text), source=str(file), base_dir=file.parent
+    )
 
 
 def with_pipeline(rows: list[BatchRow], pipeline: tuple[str, ...] | list[str]) -> list[BatchRow]:

@@ -29,6 +29,7 @@ from kierouter._errors import (
     KieRouterError,
 )
 from kierouter._models import Attempt, ImageFile, ImageRequest
+from kierouter._upload_cache import SqliteUploadCache
 from kierouter.journal import JobRecord, RouterJournal, SqliteJournal
 
 from ._input import BatchRow
@@ -392,6 +393,7 @@ class _Run:
             allow_private_downloads=s.sim or s.loopback,
             out_dir=self.out_dir,
             config=self.config,
+            upload_cache=SqliteUploadCache(self.out_dir / JOURNAL_FILE),  # uploads: own table
         )
 
     async def _start_router(self, base_url: str) -> Router:

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "generate": "kierouter.cli.generate",
     "explain": "kierouter.cli.explain",
     "cost": "kierouter.cli.cost",
+    "upload": "kierouter.cli.upload",
     "batch": "kierouter.cli.batch",
     "status": "kierouter.cli.status",
     "credits": "kierouter.cli.credits",

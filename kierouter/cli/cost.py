@@ -31,7 +31,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--count", type=int, default=1, metavar="N", help="number of images")
     p.add_argument("--policy", help="routing policy (default: [defaults] policy, else auto)")
     p.add_argument("--prompt", default="an image", help="a sample prompt (intent matters)")
-    p.add_argument("--image", action="append", default=[], metavar="URL", help="edit these")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH|URL",
+        help="price edits of this image: a local file (checked, not uploaded) or a URL",
+    )
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
     p.add_argument("--max-credits", type=float, metavar="N", help="at most N credits an image")
     p.add_argument("--upscale", action="store_true", help="add a Recraft upscale per image")
@@ -56,9 +62,12 @@ def estimate(
     remove_background: bool = False,
 ) -> dict[str, Any]:
     """The estimate ``kierouter cost --json`` prints (credits and USD, per image and total)."""
+    from functools import partial
+
     from kierouter._errors import ValidationError
+    from kierouter._inputs import fit_plan
     from kierouter._models import ImageRequest
-    from kierouter.policy import USD_PER_CREDIT, explain
+    from kierouter.policy import USD_PER_CREDIT, explain, resolve_policy
 
     if count < 1:
         raise ValidationError("count", f"{count} is not a positive number of images")
@@ -77,7 +86,13 @@ def estimate(
         )
     steps: list[dict[str, Any]] = []
     for stage, request, stage_policy in stages:
-        plan = explain(request, stage_policy, registry=registry, config=config)
+        # local --image files are checked (models too small for them left out), never uploaded
+        plan = fit_plan(
+            request,
+            resolve_policy(stage_policy, registry=registry, config=config),
+            getattr(registry, "cards", {}),
+            partial(explain, request, registry=registry, config=config),
+        )
         if not plan.steps:
             from kierouter._errors import ConfigurationError
 

@@ -31,7 +31,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("prompt", help="the prompt (quoted words mean text to render in the image)")
     p.add_argument("--policy", help="routing policy (default: [defaults] policy, else auto)")
     p.add_argument(
-        "--image", action="append", default=[], metavar="URL", help="reference image (repeatable)"
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH|URL",
+        help="reference image: a local file (checked, not uploaded) or a URL; repeatable",
     )
     p.add_argument(
         "--task",
@@ -106,6 +110,7 @@ def print_plan(plan: Plan) -> None:
 def run(args: argparse.Namespace) -> int:
     """Plan the job; print it."""
     from kierouter._config import load_config
+    from kierouter._inputs import fit_plan
     from kierouter.policy import explain, plan_json, resolve_policy
 
     from ._common import registry_from_env, request_from_args
@@ -117,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
     policy = policy_with_cap(
         resolve_policy(name, registry=registry, config=config), args.max_credits
     )
-    plan = explain(request, policy, registry=registry, config=config)
+    # local --image files are checked (models too small for them left out), never uploaded
+    plan = fit_plan(
+        request,
+        policy,
+        registry.cards,
+        lambda p: explain(request, p, registry=registry, config=config),
+    )
     if args.json:
         print_json(plan_json(plan))
     else:

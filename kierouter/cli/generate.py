@@ -44,7 +44,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--policy", help="routing policy: auto (default), budget, speed, quality, ...")
     p.add_argument(
-        "--image", action="append", default=[], metavar="URL", help="reference image (repeatable)"
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH|URL",
+        help="reference image: a local PNG/JPEG/WEBP file (uploaded to KIE) or a URL; repeatable",
     )
     p.add_argument("--aspect-ratio", help="e.g. 1:1, 16:9, 9:16")
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
@@ -158,7 +162,10 @@ async def _generate(args: argparse.Namespace) -> Result:
                 listen=args.listen,
                 hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
             )
-        async with Router(**options) as router:
+        from kierouter._upload_cache import SqliteUploadCache
+
+        # local --image files: uploads reused across runs while KIE keeps them (3 days)
+        async with Router(**options, upload_cache=SqliteUploadCache.default()) as router:
             return await router.generate(request, job_key=args.job_key)
     from kierouter.sim import Emulator
 
