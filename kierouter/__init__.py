@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "ImageFile": "._models",
     "Adaptation": "._models",
     "Event": "._models",
+    "ImageInput": "._inputs",
     # errors
     "KieRouterError": "._errors",
     "ConfigurationError": "._errors",
@@ -51,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "JobFailedError": "._errors",
     "PaidUndeliveredError": "._errors",
     "DownloadError": "._errors",
+    "UploadError": "._errors",
     # plugins
     "hookimpl": ".hookspecs",
     "Registry": "._plugins",
@@ -61,6 +63,12 @@ _EXPORTS: dict[str, str] = {
     "PreparedCall": ".provider",
     # transport
     "KieClient": "._transport",
+    # uploads of local input images
+    "Uploader": "._uploads",
+    "UploadedFile": "._upload_cache",
+    "UploadCache": "._upload_cache",
+    "MemoryUploadCache": "._upload_cache",
+    "SqliteUploadCache": "._upload_cache",
     # judging
     "Verdict": ".judging",
     "JudgeContext": ".judging",
@@ -115,7 +123,9 @@ if TYPE_CHECKING:
     from ._errors import ServerError as ServerError
     from ._errors import TaskTimeoutError as TaskTimeoutError
     from ._errors import TransportError as TransportError
+    from ._errors import UploadError as UploadError
     from ._errors import ValidationError as ValidationError
+    from ._inputs import ImageInput as ImageInput
     from ._models import Adaptation as Adaptation
     from ._models import Attempt as Attempt
     from ._models import Capabilities as Capabilities
@@ -135,6 +145,11 @@ if TYPE_CHECKING:
     from ._router import TaskHandle as TaskHandle
     from ._router import WebhookConfig as WebhookConfig
     from ._transport import KieClient as KieClient
+    from ._upload_cache import MemoryUploadCache as MemoryUploadCache
+    from ._upload_cache import SqliteUploadCache as SqliteUploadCache
+    from ._upload_cache import UploadCache as UploadCache
+    from ._upload_cache import UploadedFile as UploadedFile
+    from ._uploads import Uploader as Uploader
     from .hookspecs import hookimpl as hookimpl
     from .judging import BasicJudge as BasicJudge
     from .judging import JudgeContext as JudgeContext

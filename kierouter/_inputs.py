@@ -39,6 +39,7 @@ __all__ = [
     "LocalImage",
     "check_input",
     "check_inputs",
+    "data_size",
     "fit_plan",
     "has_local_inputs",
     "input_kind",
@@ -221,10 +222,15 @@ def _check_file(field: str, path: str) -> LocalImage:
     )
 
 
+def data_size(value: str) -> int:
+    """How many bytes a ``data:...;base64,`` URI holds (without decoding it)."""
+    encoded = value.partition(",")[2]
+    return len(encoded) * 3 // 4 - (len(encoded) - len(encoded.rstrip("=")))
+
+
 def _check_data(field: str, value: str) -> LocalImage:
     encoded = value.partition(",")[2]
-    padding = len(encoded) - len(encoded.rstrip("="))
-    size = len(encoded) * 3 // 4 - padding
+    size = data_size(value)
     label = f"<{size} bytes>"
     try:
         header = base64.b64decode(encoded[: _HEADER_BYTES // 3 * 4], validate=True)

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import msgspec
 
 from ._errors import ValidationError
-from ._inputs import DEFAULT_MAX_IMAGE_BYTES, ImageInput, normalize_input, syntax_problem
+from ._inputs import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    ImageInput,
+    data_size,
+    normalize_input,
+    syntax_problem,
+)
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -111,8 +117,7 @@ if TYPE_CHECKING:
 def _clip_data(value: str) -> str:
     if value[:5].lower() != "data:" or len(value) <= 80:
         return value
-    head, _, data = value.partition(",")
-    return f"{head},…({len(data) * 3 // 4} bytes)"
+    return f"{value.partition(',')[0]},…({data_size(value)} bytes)"
 
 
 class ImageRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

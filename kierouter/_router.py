@@ -349,11 +349,13 @@ class Router:
         return result
 
     def _prepare(
-        self, request: ImageRequest | str, policy: str | Policy | None
+        self, request: ImageRequest | str, policy: str | Policy | None, *, resuming: bool = False
     ) -> tuple[ImageRequest, Policy, Plan]:
         req = _as_request(request).validate()
         resolved = self._resolve_policy(policy)
         req = _policy_engine().apply_policy_options(req, resolved)
+        if resuming:  # a paid task is collected even if its input file is gone since
+            return req, resolved, self._plan(req, resolved)
         # local input files: checked now (nothing sent); models they are too big for left out
         plan = fit_plan(req, resolved, self.registry.cards, lambda p: self._plan(req, p))
         return req, resolved, plan
@@ -388,8 +390,9 @@ class Router:
         out_dir: str | os.PathLike[str] | None,
         judge: Judge | str | None,
         prior: Sequence[Attempt] = (),
+        resuming: bool = False,
     ) -> Job:
-        req, resolved, plan = self._prepare(request, policy)
+        req, resolved, plan = self._prepare(request, policy, resuming=resuming)
         return Job(
             self._ctx,
             request=req,
@@ -455,6 +458,7 @@ class Router:
             out_dir=out_dir,
             judge=judge,
             prior=prior_attempts,
+            resuming=True,
         )
         job.budget.take_attempt()  # the existing create was one of the job's attempts
         await self.start()
