@@ -154,11 +154,11 @@ async def test_a_bad_file_fails_before_any_upload_or_create(
     bad = make(tmp_path)
     router = make_router()
     request = ImageRequest(prompt="make it night", images=[png(tmp_path / "ok.png"), bad])
-    for attempt in (router.explain, router.generate):
-        with pytest.raises(ValidationError) as info:
-            result = attempt(request)
-            if asyncio.iscoroutine(result):
-                await result
+    with pytest.raises(ValidationError) as planned:
+        router.explain(request)
+    with pytest.raises(ValidationError) as run:
+        await router.generate(request)
+    for info in (planned, run):
         assert info.value.field == "images[1]"
         assert str(bad) in str(info.value) and words in str(info.value)
     stats = emu.stats()
