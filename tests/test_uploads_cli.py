@@ -75,7 +75,7 @@ def test_a_second_upload_run_reuses_the_cached_upload(emulator: Emulator, tmp_pa
     """Two `kierouter upload` runs within KIE's retention: one upload, the same URL twice;
     --no-cache uploads again."""
     png(tmp_path / "photo.png")
-    target = ("--sim", "--base-url", emulator.base_url)
+    target = ("--sim-url", emulator.base_url)
     home = tmp_path / "home"
     first = run("upload", "photo.png", *target, cwd=tmp_path, home=home)
     assert first.returncode == 0, first.stderr
@@ -94,7 +94,7 @@ def test_upload_checks_every_file_before_sending_any(emulator: Emulator, tmp_pat
     """One good and one text file: exit 2 naming the bad one, nothing uploaded."""
     png(tmp_path / "photo.png")
     (tmp_path / "notes.png").write_text("not an image")
-    target = ("--sim", "--base-url", emulator.base_url)
+    target = ("--sim-url", emulator.base_url)
     done = run("upload", "photo.png", "notes.png", *target, cwd=tmp_path, home=tmp_path)
     assert done.returncode == 2 and "files[1]: notes.png" in done.stderr
     assert emulator.stats()["uploads"] == 0

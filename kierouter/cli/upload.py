@@ -4,7 +4,8 @@ For users who manage inputs themselves (``generate --image`` uploads by itself).
 checked first (a PNG, JPEG or WEBP by its bytes); the same content is uploaded once and reused
 from the cache under the user's data folder while KIE keeps it (3 days, less a day's margin).
 Prints one URL a line, in the order given; ``--json`` prints one object per file. KIE deletes
-uploaded files after about 3 days.
+uploaded files after about 3 days. ``--sim-url`` uploads to a running emulator (there is no
+``--sim``: an emulator started for this command would take its files with it when it stops).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ._common import print_json
-from .credits import add_client_options, client_options
 
 if TYPE_CHECKING:
     from kierouter._upload_cache import UploadedFile
@@ -39,8 +39,24 @@ def add_parser(sub: Any) -> None:
         help="upload even when the same content was uploaded recently",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object per file")
-    add_client_options(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--sim-url",
+        metavar="URL",
+        help="upload to a running emulator (kierouter sim) at URL, key $KIE_SIM_API_KEY or sim-key",
+    )
+    where.add_argument(
+        "--base-url", metavar="URL", help="KIE's API base URL (default $KIE_BASE_URL)"
+    )
     p.set_defaults(func=run)
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.sim_url:
+        import os
+
+        return {"base_url": args.sim_url, "api_key": os.environ.get("KIE_SIM_API_KEY") or "sim-key"}
+    return {"base_url": args.base_url}
 
 
 async def _upload(args: argparse.Namespace) -> list[UploadedFile]:
@@ -52,7 +68,7 @@ async def _upload(args: argparse.Namespace) -> list[UploadedFile]:
     for n, path in enumerate(args.files):  # every file checked before the first is sent
         check_input(path, f"files[{n}]")
     cache = MemoryUploadCache() if args.no_cache else SqliteUploadCache.default()
-    async with KieClient(**client_options(args)) as client:
+    async with KieClient(**_client_options(args)) as client:
         uploader = Uploader(client, cache=cache)
         try:
             uploads = (uploader.upload(p, field=f"files[{n}]") for n, p in enumerate(args.files))
