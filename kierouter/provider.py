@@ -34,6 +34,7 @@ from ._errors import (
     NotFoundError,
     ValidationError,
 )
+from ._inputs import has_local_inputs, input_kind
 from ._models import Adaptation, ImageRequest, ModelCard, TaskKind, TaskStatus, _ratio_value
 
 __all__ = [
@@ -308,17 +309,15 @@ def check_mask(card: ModelCard, request: ImageRequest) -> None:
 
 def _check_uploaded(request: ImageRequest, card: ModelCard) -> None:
     """A local file or bytes must be uploaded before a body is built: only URLs go to KIE."""
-    for field, value in (
-        *((f"images[{n}]", v) for n, v in enumerate(request.images)),
-        ("mask", request.mask),
-    ):
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValidationError(
-                field,
-                "is a local file or bytes, not uploaded yet (a Router uploads it before the "
-                "create; elsewhere use kierouter.Uploader.resolve)",
-                model=card.id,
-            )
+    if not has_local_inputs(request):
+        return
+    local = (f"images[{n}]" for n, v in enumerate(request.images) if input_kind(v) != "url")
+    raise ValidationError(
+        next(local, "mask"),
+        "is a local file or bytes, not uploaded yet (a Router uploads it before the create; "
+        "elsewhere use kierouter.Uploader.resolve)",
+        model=card.id,
+    )
 
 
 def check_count(

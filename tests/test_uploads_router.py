@@ -210,3 +210,23 @@ async def test_resuming_a_paid_task_does_not_need_its_input_file_any_more(
     )
     assert result.served_model == SEEDREAM_EDIT and result.task_ids == (created["taskId"],)
     assert (emu.stats()["created_total"], emu.stats()["uploads"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"images": ["https://a/b.png", "photo.png"]}, "images[1]"),
+        ({"images": [b"\x89PNG"]}, "images[0]"),
+    ],
+)
+def test_a_provider_refuses_inputs_not_uploaded_yet(changes: dict[str, Any], field: str) -> None:
+    """Built outside a Router, a body never carries a local path or bytes: ValidationError."""
+    import kierouter_seedream
+
+    from kierouter import load_registry
+
+    registry = load_registry([kierouter_seedream], entry_points=False)
+    card, provider = registry.card(SEEDREAM_EDIT), registry.provider(SEEDREAM_EDIT)
+    with pytest.raises(ValidationError) as info:
+        provider.prepare(card, ImageRequest(prompt="make it night", **changes))
+    assert info.value.field == field and "not uploaded yet" in str(info.value)
