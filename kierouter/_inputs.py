@@ -58,7 +58,9 @@ IMAGE_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg", "webp":
 """The image formats KIE's models take (told by the file's bytes, not its name) and their MIME
 types. The models' docs list PNG, JPEG (jpg, jfif, pjpeg) and WEBP."""
 
-_HEADER_BYTES = 64 * 1024  # enough for PNG/WEBP headers and a JPEG's frame header in most files
+# Enough for a PNG or WEBP header and the frame header of most JPEGs; a JPEG whose frame header
+# comes later (big EXIF or ICC segments) is taken as a JPEG by its start marker.
+_HEADER_BYTES = 16 * 1024
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _DATA_URI = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?((?:;[\w.+-]+=[^;,]*)*);base64,", re.I)
 _ACCEPTED = "an http(s) URL, a path to a PNG, JPEG or WEBP file, or the image's bytes"
