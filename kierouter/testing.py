@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["CallbackRecorder", "kie_callbacks", "kie_client", "kie_emulator", "run_task"]
 
 _POLL_INTERVAL = 0.01
+_NOT_VISIBLE = "recordInfo is null"  # KIE Market: the task is not readable (yet)
 
 
 async def run_task(
@@ -51,9 +52,11 @@ async def run_task(
     """Create one task for ``card`` and poll it to a final state; return the parsed status.
 
     ``timeout`` is in real seconds; :class:`kierouter.TaskTimeoutError` when it runs out.
-    Validation errors from ``provider.prepare`` and KIE errors from the create propagate.
+    Validation errors from ``provider.prepare`` and KIE errors from the create propagate, and so
+    do errors of status reads, except KIE's "not found yet" answers (``data: null``, 404, 422
+    "recordInfo is null"), which are read again: a task is not readable at once after its create.
     """
-    from kierouter._errors import TaskTimeoutError
+    from kierouter._errors import KieError, NotFoundError, TaskTimeoutError
 
     prepared = provider.prepare(card, request, seed=request.seed, callback_url=callback_url)
     data = await client.create(prepared.path, prepared.body)
@@ -61,14 +64,20 @@ async def run_task(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        data = await client.read(provider.status_path, provider.status_params(task_id))
-        status = provider.parse_status(data, task_id=task_id)
-        if status.done:
-            return status
+        try:
+            data = await client.read(provider.status_path, provider.status_params(task_id))
+            status = provider.parse_status(data, task_id=task_id)
+        except KieError as exc:
+            if not (isinstance(exc, NotFoundError) or _NOT_VISIBLE in str(exc)):
+                raise
+            seen = "not found"
+        else:
+            if status.done:
+                return status
+            seen = status.raw_state or "pending"
         if loop.time() >= deadline:
             raise TaskTimeoutError(
-                f"task {task_id} on {card.id} was still {status.raw_state or 'pending'} "
-                f"after {timeout:g} s",
+                f"task {task_id} on {card.id} was still {seen} after {timeout:g} s",
                 task_id=task_id,
             )
         await asyncio.sleep(_POLL_INTERVAL)

@@ -3,6 +3,12 @@
 Shapes follow the recordings (``KIE-API.md`` §4): ``param`` is a JSON string whose ``input`` is
 itself a JSON string; ``resultJson`` is ``""`` until success; ``failCode`` is a string or null;
 ``costTime`` is seconds; ``createTime``/``completeTime`` are epoch ms; ``recordId`` == ``taskId``.
+
+A task id recordInfo does not know (never created, another family's, or created less than the
+visibility lag ago) answers ``{"code":422,"msg":"recordInfo is null","data":null}`` over HTTP 200,
+as KIE's Market docs describe. Once a task is final, recordInfo also carries ``updateTime`` and
+``creditsConsumed`` (what the task was charged; 0 for a failure) unless ``credits_in_status`` is
+off, which gives exactly the April 2026 recorded shape.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from ._state import SimState
 from ._tasks import ImageJob, Task
 from ._validation import Rejection, validate_market
 
-__all__ = ["callback_body", "create", "record", "record_data"]
+__all__ = ["NOT_VISIBLE", "callback_body", "create", "record", "record_data"]
+
+#: recordInfo's answer for a task it cannot find (yet).
+NOT_VISIBLE = "recordInfo is null"
 
 # models that return several images per task whatever is asked (recorded: grok 6 and 2)
 _FIXED_COUNTS = {"grok-imagine/text-to-image": 6, "grok-imagine/image-to-image": 2}
@@ -108,8 +117,9 @@ async def create(state: SimState, request: Request) -> Response:
     return envelope(200, "success", {"taskId": task.id, "recordId": task.id})
 
 
-def record_data(state: SimState, task: Task) -> dict[str, Any]:
-    """recordInfo's ``data`` for ``task`` at the current emulated time."""
+def record_data(state: SimState, task: Task, *, credits: bool = False) -> dict[str, Any]:
+    """recordInfo's ``data`` for ``task`` at the current emulated time; ``credits`` adds
+    ``updateTime`` and ``creditsConsumed`` once the task is final."""
     now = state.clock.now()
     phase = task.phase(now)
     param: dict[str, Any] = {}
@@ -118,7 +128,7 @@ def record_data(state: SimState, task: Task) -> dict[str, Any]:
     param["input"] = dumps(task.body.get("input", {}))
     param["model"] = task.model
     done = phase in ("success", "fail")
-    return {
+    data: dict[str, Any] = {
         "taskId": task.id,
         "model": task.model,
         "state": phase,
@@ -130,25 +140,27 @@ def record_data(state: SimState, task: Task) -> dict[str, Any]:
         "completeTime": state.clock.epoch_ms(task.completed) if done else None,
         "createTime": state.clock.epoch_ms(task.created),
     }
+    if credits and done:
+        data["updateTime"] = data["completeTime"]
+        data["creditsConsumed"] = task.charged
+    return data
 
 
 async def record(state: SimState, request: Request) -> Response:
-    """Status of a Market task; ``data: null`` for an unknown id, code 400 without one."""
+    """Status of a Market task; 422 "recordInfo is null" for an id it does not know (yet)."""
     task_id = request.query.get("taskId")
     if not task_id:
         raise Rejection(400, "taskId is required")
     state.settle()
     task = state.tasks.get(task_id)
-    if task is None or task.api != "market":
-        return envelope(200, "success", None)
-    return envelope(200, "success", record_data(state, task))
+    if task is None or task.api != "market" or not task.visible(state.clock.now()):
+        raise Rejection(422, NOT_VISIBLE)
+    return envelope(200, "success", record_data(state, task, credits=state.credits_in_status))
 
 
 def callback_body(state: SimState, task: Task) -> dict[str, Any]:
     """The Market callback: recordInfo's data plus ``updateTime`` and ``creditsConsumed``."""
-    data = record_data(state, task)
-    data["updateTime"] = data["completeTime"]
-    data["creditsConsumed"] = task.charged
+    data = record_data(state, task, credits=True)
     if task.state == "success":
         return {"code": 200, "msg": "Playground task completed successfully.", "data": data}
     return {"code": 501, "msg": "Playground task failed.", "data": data}

@@ -45,8 +45,19 @@ DEFAULT_KEYS = (
     "read_limit",
     "seed",
     "result_ttl",
+    "visibility_lag",
+    "price_multiplier",
+    "credits_in_status",
 )
-MODEL_KEYS = ("latency", "fail_rate", "fail_code", "fail_msg", "never_finish_rate", "price")
+MODEL_KEYS = (
+    "latency",
+    "fail_rate",
+    "fail_code",
+    "fail_msg",
+    "never_finish_rate",
+    "price",
+    "fail_stage",
+)
 FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds")
 
 

@@ -23,9 +23,32 @@ from ._faults import Faults
 from ._tasks import Clock, ImageJob, Task, sample_latency, unit
 from ._validation import Rejection
 
-__all__ = ["DEFAULT_RESULT_TTL", "LINK_TTL", "UPLOAD_TTL", "ModelConfig", "SimState", "Upload"]
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0; ``ValueError`` naming ``name`` otherwise."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+__all__ = [
+    "DEFAULT_RESULT_TTL",
+    "DEFAULT_VISIBILITY_LAG",
+    "FAIL_STAGES",
+    "LINK_TTL",
+    "UPLOAD_TTL",
+    "ModelConfig",
+    "SimState",
+    "Upload",
+]
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # Market result URLs "typically expire after 24 hours"
+# A new task is not readable at once (Market answers 422 "recordInfo is null"). One emulated
+# second: short, and before any client's first read at ~0.7 x a model's p50 (5 s at the least).
+DEFAULT_VISIBILITY_LAG = 1.0
+FAIL_STAGES = ("generate", "create")
+_CREATE_FAILURE_SHARE = 0.1  # a task whose creation fails ends early in its drawn latency
 LINK_TTL = 20 * 60.0  # download-url links: 20 minutes
 UPLOAD_TTL = 3 * 24 * 3600.0  # uploaded files: 3 days
 
@@ -40,6 +63,7 @@ class ModelConfig:
     fail_msg: str | None = None
     never_finish_rate: float | None = None
     price: float | None = None
+    fail_stage: str | None = None
 
     def merged(self, other: ModelConfig) -> ModelConfig:
         """``self`` overlaid by ``other``'s set fields."""
@@ -76,6 +100,9 @@ class SimState:
         seed: int,
         result_ttl: float = DEFAULT_RESULT_TTL,
         id_salt: str = "",
+        visibility_lag: float = DEFAULT_VISIBILITY_LAG,
+        price_multiplier: float = 1.0,
+        credits_in_status: bool = True,
     ) -> None:
         self.api_key = api_key
         self.hmac_key = hmac_key
@@ -89,6 +116,9 @@ class SimState:
         self.create_window = create_window
         self.read_limit = read_limit
         self.result_ttl = result_ttl
+        self.visibility_lag = check_non_negative("visibility_lag", visibility_lag)
+        self.price_multiplier = check_non_negative("price_multiplier", price_multiplier)
+        self.credits_in_status = bool(credits_in_status)
         self.configs: dict[str, ModelConfig] = {}
         self.base_url = ""
         self.on_complete: Callable[[Task], None] | None = None
@@ -108,6 +138,8 @@ class SimState:
         self.origin_links: dict[str, str] = {}
         self.configs.clear()
         self.faults.clear()
+        self.faults.fired.clear()
+        self.faults.by_path.clear()
         self._heap: list[tuple[float, str]] = []
         self._counter = 0
         self._creates: dict[str, collections.deque[float]] = {}
@@ -149,6 +181,9 @@ class SimState:
                 raise ValueError(f"{name} must be within 0..1, got {value}")
         if settings.get("fail_code") is not None:
             settings["fail_code"] = str(settings["fail_code"])
+        stage = settings.get("fail_stage")
+        if stage is not None and stage not in FAIL_STAGES:
+            raise ValueError(f"fail_stage must be one of {', '.join(FAIL_STAGES)}, got {stage!r}")
         current = self.configs.get(target, ModelConfig())
         self.configs[target] = current.merged(ModelConfig(**settings))
         return self.configs[target]
@@ -162,9 +197,11 @@ class SimState:
         return result
 
     def price_for(self, model: str, base: float) -> float:
-        """``base`` unless the model's settings override the price."""
+        """What a task on ``model`` will be charged: ``base`` (the catalogue's price) or the
+        model's price setting, times the emulator's ``price_multiplier``."""
         override = self.config_for(model).price
-        return float(base if override is None else override)
+        price = float(base if override is None else override) * self.price_multiplier
+        return round(price, 6)
 
     # -- accounting and limits ----------------------------------------------------------------
 
@@ -255,6 +292,12 @@ class SimState:
             task.fail_code = config.fail_code
         if config.fail_msg:
             task.fail_msg = config.fail_msg
+        if outcome == "fail" and config.fail_stage == "create":
+            task.fail_stage = "create"
+            task.duration *= _CREATE_FAILURE_SHARE
+        # KIE cannot finish a task before it can be read: completion waits for visibility
+        task.visible_at = now + self.visibility_lag
+        task.duration = max(task.duration, self.visibility_lag)
         self.tasks[task_id] = task
         self.reserved += price
         created = self.counters["created"]
@@ -280,7 +323,7 @@ class SimState:
         if task.outcome == "success":
             task.state = "success"
             task.charged = task.price
-            self.balance -= task.price
+            self.balance = round(self.balance - task.price, 6)
             self.counters["credits_charged"] += task.price
             self.counters["succeeded"] += 1
             task.urls = [
@@ -327,8 +370,15 @@ class SimState:
         out["credits_charged"] = round(float(self.counters["credits_charged"]), 6)
         out["pending"] = sum(1 for t in self.tasks.values() if t.state == "pending")
         out["faults"] = dict(self.faults.fired)
+        out["faults_by_path"] = {path: dict(kinds) for path, kinds in self.faults.by_path.items()}
         out["emulated_seconds"] = round(self.clock.now(), 3)
         return out
+
+    def charges(self) -> dict[str, Any]:
+        """Credits charged: ``{"total": credits, "tasks": {taskId: credits}}`` (billed tasks)."""
+        self.settle()
+        tasks = {t.id: t.charged for t in self.tasks.values() if t.charged}
+        return {"total": round(float(self.counters["credits_charged"]), 6), "tasks": tasks}
 
     def task_list(self) -> list[dict[str, Any]]:
         """One summary per task (the ``GET /_sim/tasks`` body)."""
