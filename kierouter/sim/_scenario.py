@@ -3,14 +3,16 @@
 ::
 
     [defaults]                  # any Emulator option: time_scale, credits, hmac_key, api_key,
-    time_scale = 100            # create_limit, create_window, read_limit, seed, result_ttl
-    credits = 500
+    time_scale = 100            # create_limit, create_window, read_limit, seed, result_ttl,
+    credits = 500               # visibility_lag, price_multiplier, credits_in_status
 
     [models."seedream"]         # a model id, a family name, or "*"
     latency = [20, 45]          # p50, p90 in emulated seconds
     fail_rate = 0.1
     fail_code = "500"
+    fail_stage = "generate"     # or "create" (Flux/MJ successFlag 2, 4o CREATE_TASK_FAILED)
     never_finish_rate = 0.0
+    price = 3.5                 # credits per task instead of the catalogue's
 
     [[faults]]
     kind = "http_500"           # see kierouter.sim.FAULT_KINDS
@@ -19,7 +21,7 @@
     count = 3
     seconds = 35                # slow_response only
 
-Unknown keys are rejected with an error that names them.
+Unknown keys are rejected with an error that names them. ``docs/emulator.md`` describes each.
 """
 
 from __future__ import annotations
