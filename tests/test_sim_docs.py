@@ -4,6 +4,7 @@ scenario example loads, and the Python example runs."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import inspect
 import re
@@ -15,6 +16,7 @@ import pytest
 
 from kierouter.sim import FAULT_KINDS, PATH_KINDS, Emulator, Scenario
 from kierouter.sim._admin import EMULATOR_SETTINGS, MODEL_SETTINGS
+from kierouter.sim._open_models import MARKET_MODEL_KEYS
 from kierouter.sim._scenario import DEFAULT_KEYS, MODEL_KEYS
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "emulator.md"
@@ -38,6 +40,7 @@ def emulator_arguments() -> list[str]:
     "word",
     sorted(
         {*DEFAULT_KEYS, *MODEL_KEYS, *EMULATOR_SETTINGS, *MODEL_SETTINGS, *FAULT_KINDS}
+        | {*MARKET_MODEL_KEYS, "market_models"}
         | {*PATH_KINDS, *emulator_arguments()}
     ),
 )
@@ -64,10 +67,24 @@ def test_scenario_examples_load(n: int) -> None:
     Scenario.from_dict(tomllib.loads(BLOCKS[n][1]), source=f"docs/emulator.md block {n}")
 
 
-def test_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    """The Python example defines main(), which runs."""
-    (code,) = [block for lang, block in BLOCKS if lang == "python"]
+def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """The first Python example defines main(), which runs; the others compile."""
+    first, *others = [block for lang, block in BLOCKS if lang == "python"]
     namespace: dict[str, Any] = {}
-    exec(compile(code, str(PAGE), "exec"), namespace)
+    exec(compile(first, str(PAGE), "exec"), namespace)
     asyncio.run(namespace["main"]())
     assert capsys.readouterr().out.startswith("0")
+    assert others
+    for code in others:
+        compile(code, str(PAGE), "exec")
+
+
+def test_market_model_example_is_the_documented_format() -> None:
+    """The page's [market_models] example and the pytest example's dict declare the same model."""
+    toml = next(b for lang, b in BLOCKS if lang == "toml" and "[market_models." in b)
+    declared = Scenario.from_dict(tomllib.loads(toml)).market_models
+    python = next(b for lang, b in BLOCKS if lang == "python" and "market_models" in b)
+    literal = python[python.index("ACME = ") + len("ACME = ") : python.index("\n\n\n@")]
+    as_dict = Scenario.from_dict(ast.literal_eval(literal)).market_models
+    assert declared.keys() == as_dict.keys() == {"acme/imagine-1"}
+    assert declared["acme/imagine-1"].rules == as_dict["acme/imagine-1"].rules

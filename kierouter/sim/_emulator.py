@@ -140,6 +140,8 @@ class Emulator:
         return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
 
     def _apply_scenario(self) -> None:
+        for spec in self.scenario.market_models.values():
+            self.state.add_market_model(spec)
         for name, settings in self.scenario.models.items():
             self.state.configure(name, **settings)
         for fault in self.scenario.faults:

@@ -18,6 +18,7 @@ from typing import Any
 from ._catalog import CATALOG
 from ._http import Request, Response, dumps, envelope
 from ._images import ratio_size
+from ._open_models import MarketModel
 from ._state import SimState
 from ._tasks import ImageJob, Task
 from ._validation import Rejection, validate_market
@@ -75,13 +76,20 @@ def _sources(fields: dict[str, Any]) -> list[str]:
     return out
 
 
-def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], float]:
-    """The images a Market task will produce and the task's price."""
+def plan_images(
+    model: str, fields: dict[str, Any], declared: MarketModel | None = None
+) -> tuple[list[ImageJob], float]:
+    """The images a Market task will produce and the task's price (before the emulator's
+    price settings); ``declared`` is the scenario's entry for a model the emulator does not
+    ship."""
     ratio = fields.get("aspect_ratio") or fields.get("image_size") or _DEFAULT_RATIOS.get(model)
     ratio = ratio if isinstance(ratio, str) and ratio != "auto" else "1:1"
     tier = _tier(model, fields)
     width, height = ratio_size(ratio, tier)
-    count, per_image = _count(model, fields)
+    if declared is not None:
+        count = declared.count(fields)
+    else:
+        count, per_image = _count(model, fields)
     sources = _sources(fields)
     seed = fields.get("seed")
     prompt = fields.get("prompt", "")
@@ -94,6 +102,8 @@ def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], flo
                 kind.get(model, "generate"), width, height, key, sources[0] if sources else None
             )
         )
+    if declared is not None:
+        return jobs, declared.price_for(tier, count)
     info = CATALOG[model]
     unit = info.by_resolution.get(tier or "", info.credits)
     return jobs, unit * (count if per_image else 1)
@@ -102,8 +112,9 @@ def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], flo
 async def create(state: SimState, request: Request) -> Response:
     """Validate and create a Market task."""
     body = request.json()
-    model, fields = validate_market(body)
-    jobs, price = plan_images(model, fields)
+    declared = state.market_models
+    model, fields = validate_market(body, {m: spec.rules for m, spec in declared.items()})
+    jobs, price = plan_images(model, fields, declared.get(model))
     price = state.price_for(model, price)
     state.check_balance(price)
     task = state.start_task(

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ._catalog import CATALOG, family_of
+from ._catalog import CATALOG, ModelInfo
 from ._faults import Faults
+from ._open_models import MarketModel
 from ._tasks import Clock, ImageJob, Task, sample_latency, unit
 from ._validation import Rejection
 
@@ -120,6 +121,9 @@ class SimState:
         self.price_multiplier = check_non_negative("price_multiplier", price_multiplier)
         self.credits_in_status = bool(credits_in_status)
         self.configs: dict[str, ModelConfig] = {}
+        # the built-in catalogue plus the Market models a scenario declared
+        self.models: dict[str, ModelInfo] = dict(CATALOG)
+        self.market_models: dict[str, MarketModel] = {}
         self.base_url = ""
         self.on_complete: Callable[[Task], None] | None = None
         self._initial_credits = credits
@@ -162,6 +166,26 @@ class SimState:
         self.callback_log: list[dict[str, Any]] = []
         self._wake.set()
 
+    # -- models -------------------------------------------------------------------------------
+
+    def add_market_model(self, spec: MarketModel) -> None:
+        """Serve a Market model the emulator does not ship (kept across :meth:`reset`)."""
+        self.market_models[spec.id] = spec
+        self.models[spec.id] = ModelInfo(
+            spec.id,
+            spec.family,
+            "market",
+            spec.price,
+            spec.p50,
+            spec.p90,
+            dict(spec.price_by_resolution),
+        )
+
+    def family_of(self, model: str) -> str:
+        """The family name of a model id (the id itself when unknown)."""
+        info = self.models.get(model)
+        return info.family if info else model
+
     # -- settings -----------------------------------------------------------------------------
 
     def configure(self, target: str, **settings: Any) -> ModelConfig:
@@ -170,6 +194,12 @@ class SimState:
         unknown = sorted(set(settings) - allowed)
         if unknown:
             raise ValueError(f"unknown model setting {unknown[0]!r}; one of {sorted(allowed)}")
+        families = {info.family for info in self.models.values()}
+        if target != "*" and target not in self.models and target not in families:
+            raise ValueError(
+                f"no model or family {target!r} is known to the emulator; use a model id, a "
+                'family or "*" (declare other Market models in a scenario\'s [market_models])'
+            )
         if "latency" in settings and settings["latency"] is not None:
             p50, p90 = (float(v) for v in settings["latency"])
             if p50 <= 0 or p90 < p50:
@@ -191,7 +221,7 @@ class SimState:
     def config_for(self, model: str) -> ModelConfig:
         """The effective settings of ``model``: ``"*"``, then its family, then the model."""
         result = ModelConfig()
-        for key in ("*", family_of(model), model):
+        for key in ("*", self.family_of(model), model):
             if key in self.configs:
                 result = result.merged(self.configs[key])
         return result
@@ -264,7 +294,7 @@ class SimState:
     ) -> Task:
         """Create, count and schedule a task; its latency and outcome follow the model settings."""
         task_id = self.new_task_id()
-        info = CATALOG.get(model)
+        info = self.models.get(model)
         config = self.config_for(model)
         p50, p90 = config.latency or ((info.p50, info.p90) if info else (20.0, 45.0))
         now = self.clock.now()
@@ -279,7 +309,7 @@ class SimState:
             id=task_id,
             api=api,
             model=model,
-            family=family_of(model),
+            family=self.family_of(model),
             body=body,
             created=now,
             duration=sample_latency(p50, p90, *draw),
