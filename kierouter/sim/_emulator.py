@@ -220,6 +220,7 @@ class Emulator:
         """Counters: ``created`` (per model), ``created_total``, ``status_reads``,
         ``credits_charged``, ``callbacks_sent``, ``callbacks_failed``, ``rejected`` (per code),
         ``balance``, plus ``succeeded``, ``failed``, ``pending``, ``downloads``, ``uploads``,
+        ``upload_bytes``, ``uploads_by_endpoint`` (``stream``, ``base64``, ``url``),
         ``callback_attempts``, ``faults`` (fired per kind), ``faults_by_path`` (fired per path
         category, then kind: ``{"files": {"truncated_body": 2}}``) and ``emulated_seconds``."""
         return self._call(self.state.stats)
