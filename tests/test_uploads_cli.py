@@ -40,7 +40,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 def test_generate_edits_a_photo_on_disk_with_sim(tmp_path: Path) -> None:
-    """The docs' `kierouter generate "make it night" --image ./photo.png --sim` works."""
+    """The docs' `kierouter generate "make it night" --image ./photo.png --sim` works: the
+    edit comes back in the photo's colour."""
     png(tmp_path / "photo.png")
     done = run(
         "generate", "make it night", "--image", "./photo.png", "--sim", "--json",
@@ -50,7 +51,9 @@ def test_generate_edits_a_photo_on_disk_with_sim(tmp_path: Path) -> None:
     result = json.loads(done.stdout)
     assert result["served_model"] and result["files"]
     image = decode_png(Path(result["files"][0]["path"]).read_bytes())
-    assert image.width > 0
+    count = image.width * image.height
+    mean = [sum(image.pixels[c :: image.channels]) / count for c in range(3)]
+    assert all(abs(m - want) < 12 for m, want in zip(mean, (200, 30, 30), strict=True))
 
 
 @pytest.mark.parametrize(
