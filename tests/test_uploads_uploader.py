@@ -127,7 +127,9 @@ async def test_the_uploaded_bytes_are_what_the_url_serves(
     async with httpx.AsyncClient() as http:
         assert (await http.get(small.url)).content == photo.read_bytes()
         assert (await http.get(streamed.url)).content == jpeg.read_bytes()
-    assert kie_emulator.stats()["uploads"] == 2
+    stats = kie_emulator.stats()
+    assert stats["uploads_by_endpoint"] == {"base64": 1, "stream": 1}
+    assert stats["upload_bytes"] == photo.stat().st_size + jpeg.stat().st_size
 
 
 async def test_ten_concurrent_uses_of_one_content_upload_it_once(
