@@ -33,6 +33,7 @@ import msgspec
 
 from ._errors import (
     AuthError,
+    ConfigurationError,
     InsufficientCreditsError,
     KieRouterError,
     MalformedResponseError,
@@ -232,7 +233,7 @@ class Uploader:
                 image.field, f"{image.label} cannot be read ({exc.strerror or exc})"
             ) from None
         host = self.base_url
-        cached = self.cache.get(host, digest)
+        cached = self._remembered(host, digest)
         if cached is not None and time.time() - cached.uploaded_at < self.reuse_for:
             self.counts["reused"] += 1
             log.info("%s: reusing the upload of %s: %s", image.field, image.label, cached.url)
@@ -241,8 +242,8 @@ class Uploader:
             file, joined = await _single_flight(
                 self._uploads, (host, digest), lambda: self._send(image, digest, host)
             )
-        except (AuthError, InsufficientCreditsError):
-            raise
+        except (AuthError, InsufficientCreditsError, ConfigurationError):
+            raise  # the key or the account, not the file: stops like any other call
         except KieRouterError as exc:
             raise UploadError(image.field, image.label, exc) from None
         if joined:
@@ -262,17 +263,26 @@ class Uploader:
         ):  # fmt: skip
             with attempt:
                 if stream:
-                    data = await self._post_stream(host, image, name)
+                    url = await self._post_stream(host, image, name)
                 else:
-                    data = await self._post_base64(host, image, name)
-        url = data.get("downloadUrl") if isinstance(data, dict) else None
+                    url = await self._post_base64(host, image, name)
         file = UploadedFile(
-            url=str(url), sha256=digest, size=image.size, mime=image.mime, uploaded_at=time.time()
+            url=url, sha256=digest, size=image.size, mime=image.mime, uploaded_at=time.time()
         )
-        self.cache.put(host, file)
+        try:
+            self.cache.put(host, file)
+        except Exception as exc:  # a cache that cannot write costs a later upload, not this job
+            log.warning("upload cache %r could not remember %s: %s", self.cache, file.url, exc)
         self.counts["uploaded"] += 1
         log.info("%s: uploaded %s (%d bytes): %s", image.field, image.label, image.size, file.url)
         return file
+
+    def _remembered(self, host: str, digest: str) -> UploadedFile | None:
+        try:
+            return self.cache.get(host, digest)
+        except Exception as exc:  # an unreadable cache means uploading again, not failing
+            log.warning("upload cache %r could not be read: %s", self.cache, exc)
+            return None
 
     def _retryable(self, exc: Exception) -> bool | float:
         # an upload is idempotent: a garbled answer is retried too (a new upload is harmless)
@@ -280,7 +290,7 @@ class Uploader:
             return True
         return self.client._backoff(exc)
 
-    async def _post_base64(self, host: str, image: LocalImage, name: str) -> Any:
+    async def _post_base64(self, host: str, image: LocalImage, name: str) -> str:
         import base64
 
         data = await asyncio.to_thread(image.read)
@@ -292,7 +302,7 @@ class Uploader:
         }
         return await self._post(host + _BASE64_PATH, json=body)
 
-    async def _post_stream(self, host: str, image: LocalImage, name: str) -> Any:
+    async def _post_stream(self, host: str, image: LocalImage, name: str) -> str:
         stream = await asyncio.to_thread(_open, image)
         with stream:
             return await self._post(
@@ -301,8 +311,8 @@ class Uploader:
                 data={"uploadPath": self.upload_path, "fileName": name},
             )
 
-    async def _post(self, url: str, **content: Any) -> Any:
-        """One POST to the upload API; the envelope's ``data``, checked to carry a URL."""
+    async def _post(self, url: str, **content: Any) -> str:
+        """One POST to the upload API; the answer's ``data.downloadUrl``."""
         import httpx
 
         from ._transport import unwrap
@@ -316,4 +326,4 @@ class Uploader:
         link = data.get("downloadUrl") if isinstance(data, dict) else None
         if not isinstance(link, str) or not link.startswith(("https://", "http://")):
             raise MalformedResponseError(f"upload answer has no downloadUrl: {str(data)[:120]}")
-        return data
+        return link

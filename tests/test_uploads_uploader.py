@@ -20,6 +20,7 @@ import stamina
 
 from kierouter import (
     AuthError,
+    ConfigurationError,
     ImageRequest,
     KieClient,
     MemoryUploadCache,
@@ -273,3 +274,29 @@ def test_uploaded_file_is_plain_data() -> None:
     """An UploadedFile encodes to JSON (the CLI prints it; caches store it)."""
     file = UploadedFile(url="https://u/x.png", sha256="ab", size=3, mime="image/png", uploaded_at=1)
     assert msgspec.json.decode(msgspec.json.encode(file), type=UploadedFile) == file
+
+
+async def test_no_key_is_a_configuration_error_not_an_upload_error(tmp_path: Path) -> None:
+    """Without a key nothing is sent and the error says to set one (not 'could not upload')."""
+    async with KieClient("", base_url="http://127.0.0.1:9") as kie:
+        with pytest.raises(ConfigurationError, match="KIE_API_KEY"):
+            await Uploader(kie).upload(png(tmp_path / "photo.png"))
+
+
+class BrokenCache:
+    """A cache whose storage fails on every call (a locked or full disk)."""
+
+    def get(self, host: str, sha256: str) -> UploadedFile | None:
+        raise OSError("disk I/O error")
+
+    def put(self, host: str, file: UploadedFile) -> None:
+        raise OSError("disk I/O error")
+
+
+async def test_a_failing_cache_costs_uploads_not_the_job(
+    client: KieClient, kie_emulator: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cache that cannot be read or written is logged; the file is uploaded all the same."""
+    file = await Uploader(client, cache=BrokenCache()).upload(png(tmp_path / "photo.png"))
+    assert file.url.startswith(kie_emulator.base_url)
+    assert "could not be read" in caplog.text and "could not remember" in caplog.text
