@@ -25,21 +25,19 @@ import functools
 import math
 import random
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
     AuthError,
+    BlockedClientError,
     ConfigurationError,
-    FeatureDisabledError,
     InsufficientCreditsError,
     KieError,
     KieRouterError,
-    NotFoundError,
     PluginError,
     TaskTimeoutError,
-    TransportError,
     redact,
 )
 
@@ -76,12 +74,22 @@ class PollConfig:
         min_deadline: ...but at least this many.
         webhook_fallback: with a webhook, start polling after ``latency_p90 × webhook_fallback``
             seconds without a callback.
-        not_found_reads: how many "no such task" answers in a row are tolerated right after a
-            create (KIE's read side may lag its write side) before the task counts as lost.
+        not_found_reads: kept so that existing configurations load; it no longer ends a task.
+            A status read answered "no such task" (KIE's read side lags its write side, or
+            the id is not visible yet) is read again, backing off, until the task's deadline:
+            only KIE's own final state ends a task.
         create_retries: how many times a create that failed transiently (455, 5xx, no
             connection) is retried on the same model before the job moves on; each retry
             counts against the job's ``max_attempts``.
         retry_backoff: seconds before the first such retry; doubles for each further one.
+            Downloads of a finished task back off the same way.
+        watch_limit: seconds from its create after which a task KIE never reported final is
+            given up (its attempt ends ``timeout``): how long a hedged task is watched, and how
+            long a job whose policy says ``on_timeout = "wait"`` follows its task. KIE advises
+            to stop polling after 10–15 minutes.
+        download_retries: how many more rounds a finished task's images get after a failed
+            download (each round re-mints the links through KIE's download-url first) before
+            the job ends ``undelivered``, its URLs kept.
     """
 
     first: float | None = None
@@ -97,16 +105,54 @@ class PollConfig:
     retry_backoff: float = 2.0
     first_quantile: float = 0.3
     interval_p50: float = 0.3
+    watch_limit: float = 1200.0
+    download_retries: int = 3
 
     def __post_init__(self) -> None:
-        if not 0 < self.first_quantile < 1:
+        if self.first is not None:
+            _check_number("first", self.first, low=0.0)
+        _check_number("factor", self.factor, low=1.0)
+        for name in ("min_interval", "max_interval", "deadline_factor", "min_deadline"):
+            _check_number(name, getattr(self, name), positive=True)
+        for name in ("webhook_fallback", "interval_p50", "watch_limit"):
+            _check_number(name, getattr(self, name), positive=True)
+        _check_number("jitter", self.jitter, low=0.0, high=1.0)
+        _check_number("retry_backoff", self.retry_backoff, low=0.0)
+        if not 0 < self.first_quantile < 1:  # also refuses NaN
             raise ConfigurationError(
                 f"PollConfig.first_quantile must be between 0 and 1, got {self.first_quantile!r}"
             )
-        if not self.interval_p50 > 0:
-            raise ConfigurationError(
-                f"PollConfig.interval_p50 must be positive, got {self.interval_p50!r}"
-            )
+        for name in ("not_found_reads", "create_retries", "download_retries"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(
+                    f"PollConfig.{name} must be a whole number >= 0, got {value!r}"
+                )
+
+
+def _check_number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    positive: bool = False,
+) -> None:
+    """Refuse a PollConfig field that is not a finite number in range (NaN and inf included)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and positive:
+        ok = value > 0  # type: ignore[operator]
+    if ok and low is not None:
+        ok = value >= low  # type: ignore[operator]
+    if ok and high is not None:
+        ok = value <= high  # type: ignore[operator]
+    if not ok:
+        wanted = "a finite positive number" if positive else "a finite number"
+        if low is not None:
+            wanted += f" >= {low:g}"
+        if high is not None:
+            wanted += f" and <= {high:g}"
+        raise ConfigurationError(f"PollConfig.{name} must be {wanted}, got {value!r}")
 
 
 #: The standard normal's 90th percentile: a log-normal's sigma is ln(p90 / p50) / Z90.
@@ -224,6 +270,9 @@ def map_provider_error(provider: Provider, exc: KieRouterError) -> KieRouterErro
 
 Emit = Callable[..., Any]
 
+#: Status-read errors that end the wait at once: every later read would fail the same way.
+_STOPPING = (AuthError, InsufficientCreditsError, BlockedClientError)
+
 
 class Completion:
     """Waits for tasks of one router. Strictly private; see the module docstring."""
@@ -258,6 +307,8 @@ class Completion:
             data = await self.client.read(provider.status_path, provider.status_params(task_id))
             return provider.parse_status(data, task_id=task_id)
         except KieRouterError as exc:
+            if isinstance(exc, KieError) and exc.task_id is None:
+                exc.task_id = task_id  # the error is about this task, not the endpoint
             mapped = map_provider_error(provider, exc)
             if mapped is exc:
                 raise
@@ -275,28 +326,39 @@ class Completion:
         deadline: float,
         waiter: CallbackWaiter | None = None,
         emit: Emit | None = None,
-        on_task_id: Callable[[str], None] | None = None,
-        ignore: Collection[str] = (),
+        on_task_id: Callable[[str], Awaitable[None]] | None = None,
+        ignore: Container[str] = (),
+        started: float | None = None,
     ) -> TaskStatus:
-        """Wait until the task is final, or raise :class:`~kierouter.TaskTimeoutError`.
+        """Wait until KIE reports the task final, or raise :class:`~kierouter.TaskTimeoutError`.
 
-        ``deadline`` is a ``time.monotonic()`` instant. ``task_id`` may be ``None`` when the
-        create's answer was lost: then only a callback (carrying the job key) can name the task,
-        and ``on_task_id`` is called with the id it names. Callbacks naming a task in ``ignore``
-        (an earlier attempt of the same job, finishing late) are skipped.
+        ``deadline`` is a ``time.monotonic()`` instant; ``started`` the instant the task was
+        created (default: now), from which the read schedule counts. ``task_id`` may be ``None``
+        when the create's answer was lost: then only a callback (carrying the job key) can name
+        the task, and ``on_task_id`` is awaited with the id it names before anything else.
+        Callbacks naming a task in ``ignore`` (an earlier attempt of the same job finishing
+        late, or another job's task replayed through a leaked callback URL) are skipped.
+
+        A status read that fails is not the task failing: "no such task" (KIE's read side lags
+        its write side), 5xx, timeouts, malformed bodies and a plugin failing to parse the
+        answer are read again, backing off, until the deadline; only KIE's own final state ends
+        the task. KIE refusing the key or the account, or Cloudflare refusing the client, is
+        raised at once (every read would fail the same way).
         """
         if task_id is None and waiter is None:
             raise TaskTimeoutError("no task id and no callback to learn it from")
         cfg = self.poll
-        start = time.monotonic()
+        start = time.monotonic() if started is None else started
+        now = time.monotonic()
         schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
         if waiter is not None:
             next_poll = start + card.latency_p90 * cfg.webhook_fallback * self.scale
             # However late the fallback, look at least once before the task's deadline.
-            next_poll = min(next_poll, max(start, deadline - cfg.min_interval * self.scale))
+            next_poll = min(next_poll, max(now, deadline - cfg.min_interval * self.scale))
         else:
-            next_poll = start + schedule.first() * self.scale
-        not_found = 0
+            next_poll = max(now, start + schedule.first() * self.scale)
+        failures = 0  # status reads in a row that did not answer
+        last_error = ""  # why the last status read failed, told when the deadline passes
         last_look = False  # one read at the deadline before giving up
         while True:
             now = time.monotonic()
@@ -309,8 +371,10 @@ class Completion:
             polling = not hinted
             if polling and now >= deadline:
                 if last_look or task_id is None:
+                    said = f"; the last status read failed: {last_error}" if failures else ""
                     raise TaskTimeoutError(
-                        f"{card.id} task did not finish within its deadline", task_id=task_id
+                        f"{card.id} task did not finish within its deadline{said}",
+                        task_id=task_id,
                     )
                 last_look = True
             if hinted:
@@ -321,10 +385,9 @@ class Completion:
                 if task_id is None:
                     task_id = hint_ids[0]
                     if on_task_id is not None:
-                        on_task_id(task_id)
+                        await on_task_id(task_id)
                 elif task_id not in hint_ids:
-                    # A late callback of an earlier rung of this job: not the task we wait for.
-                    continue
+                    continue  # not the task this job waits for
                 if emit is not None:
                     emit("callback", job_key, model=card.id, task_id=task_id)
             elif task_id is None:
@@ -332,28 +395,27 @@ class Completion:
                 continue
             try:
                 status = await self.read_status(provider, card, task_id)
-            except (AuthError, InsufficientCreditsError, FeatureDisabledError):
+            except _STOPPING:
                 raise
-            except NotFoundError:
-                not_found += 1
-                if not_found >= cfg.not_found_reads:
-                    raise
+            except KieRouterError as exc:
                 status = None
-            except (KieError, TransportError) as exc:
-                if isinstance(exc, KieError) and not exc.transient:
-                    raise
-                status = None  # already retried by the client: try again at the next poll
+                failures += 1
+                last_error = str(exc)
                 if emit is not None:
                     emit("polled", job_key, model=card.id, task_id=task_id, detail=str(exc))
             if status is not None:
-                not_found = 0
+                failures = 0
                 if emit is not None and polling:
                     emit("polled", job_key, model=card.id, task_id=task_id, detail=status.raw_state)
                 if status.done:
                     return status
                 if hinted and waiter is not None:
                     waiter.rearm(task_id)
-            if polling:
+            if polling or failures:
                 now = time.monotonic()
                 elapsed = (now - start) / self.scale
-                next_poll = now + schedule.next_interval(elapsed) * self.scale
+                interval = schedule.next_interval(elapsed)
+                if failures:  # read again soon, then back off: 1, 2, 4 ... x min_interval
+                    backoff = min(cfg.min_interval * 2 ** (failures - 1), cfg.max_interval)
+                    interval = max(interval, backoff)
+                next_poll = now + interval * self.scale

@@ -127,6 +127,8 @@ class PollingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     retry_backoff: _NonNegative = 2.0
     first_quantile: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.3
     interval_p50: _Positive = 0.3
+    watch_limit: _Positive = 1200.0
+    download_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
 
     def to_poll_config(self) -> PollConfig:
         """The router's :class:`~kierouter.PollConfig`."""

@@ -9,12 +9,20 @@
 :class:`Router` is async-first; :class:`SyncRouter` is the same API for scripts, running its own
 event loop in a background thread. :meth:`Router.task` rebuilds a :class:`TaskHandle` from a task
 id, e.g. to fetch a result later. See :mod:`kierouter._run` for what happens inside a job.
+
+Tasks the router *watches* (a task that passed its deadline while the job moved on, under a
+policy whose ``on_timeout`` is ``escalate``) may finish after :meth:`Router.generate` returned:
+the result lists them in ``Result.watching``; the router follows them in the background, saves
+their images as ``extra`` attempts, journals them and sends an ``extra`` event;
+:meth:`Router.drain` waits for them and returns how they ended, and :meth:`Router.aclose` waits
+for them too (each within ``PollConfig.watch_limit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import secrets
@@ -23,17 +31,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._budget import SpendLimit
 from ._completion import Completion, PollConfig, WebhookConfig
 from ._cooldown import Cooldown
 from ._errors import (
     ConfigurationError,
+    DownloadError,
     GenerationFailedError,
     TaskTimeoutError,
     ValidationError,
 )
 from ._events import EventBus, EventSink
 from ._models import Attempt, ImageFile, ImageRequest, Result, TaskStatus
-from ._run import Existing, Job, Journal, RunContext
+from ._run import Existing, Job, Journal, RunContext, Watcher
+from ._run.context import TaskOwners
+from ._run.deliver import deliver
 
 if TYPE_CHECKING:
     import httpx
@@ -44,7 +56,7 @@ if TYPE_CHECKING:
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
 
-__all__ = ["PollConfig", "Router", "SyncRouter", "SyncTaskHandle", "TaskHandle", "WebhookConfig"]
+__all__ = ["PollConfig", "Router", "TaskHandle", "WebhookConfig"]
 
 _JOB_KEY = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,200}$")
 
@@ -108,29 +120,41 @@ class TaskHandle:
         directory: str | os.PathLike[str],
         *,
         timeout: float | None = None,  # noqa: ASYNC109 - a task deadline, not a call timeout
+        stem: str | None = None,
     ) -> tuple[ImageFile, ...]:
-        """Wait for the task, then download its images into ``directory``.
+        """Wait for the task, then save its images into ``directory`` as ``{stem}-{n}``
+        (``stem`` defaults to the task id). Nothing is ever created.
 
-        Expired links are re-minted through the download-url endpoint. Raises
-        :class:`~kierouter.GenerationFailedError` when the task failed.
+        A failed download is retried with backoff, and links are re-minted through KIE's
+        download-url. Raises :class:`~kierouter.GenerationFailedError` when the task failed and
+        :class:`~kierouter.DownloadError` when its images still could not be saved
+        (``expired=True`` when KIE's links no longer answer, even re-minted).
         """
         status = await self.wait(timeout)
         if status.state != "success":
             raise GenerationFailedError(
                 status.fail_message or "the task failed", task_id=self.task_id
             )
-        files = []
-        for index, url in enumerate(status.urls, start=1):
-            files.append(
-                await self._router._downloader.fetch(
-                    url,
-                    directory,
-                    f"{self.task_id}-{index}",
-                    task_id=self.task_id,
-                    provider=self.provider,
-                )
+        delivered = await deliver(
+            self._router._ctx,
+            card=self.card,
+            provider=self.provider,
+            task_id=self.task_id,
+            urls=status.urls,
+            target=Path(directory),
+            stem=stem or self.task_id,
+            job_key=f"task-{self.task_id}",
+        )
+        if not delivered.complete:
+            expired = "KIE's links have expired (download-url could not renew them): " * (
+                delivered.expired
             )
-        return tuple(files)
+            raise DownloadError(
+                f"task {self.task_id}: {expired}{delivered.error}",
+                url=status.urls[0] if status.urls else None,
+                expired=delivered.expired,
+            )
+        return delivered.files
 
 
 class Router:
@@ -144,12 +168,18 @@ class Router:
             (default ``$KIE_API_KEY``), ``base_url`` and ``transport``.
         policy: default policy, by name or as a :class:`~kierouter.Policy`.
         judge: default judge: a callable or a registered judge name (``"basic"`` is built in).
-        out_dir: default folder for downloaded images; ``None`` keeps URLs only.
+        out_dir: default folder for downloaded images; ``None`` keeps URLs only. It is created
+            and checked for writing before a job's first create.
         webhook: a :class:`WebhookConfig` to complete tasks by callback instead of polling.
         poll: a :class:`PollConfig`.
         latency_scale: multiplies every model latency the router waits on (``1 / time_scale``
             against the emulator).
-        allow_private_downloads: allow result URLs on loopback/private addresses (emulator only).
+        allow_private_downloads: allow result URLs on any loopback/private address. Without it,
+            results on KIE's own host are still fetched when the base URL is on loopback or a
+            private network (an emulator: ``KIE_BASE_URL=http://127.0.0.1:8799``).
+        budget: credits every job of this router may spend together (``None``: no limit). Each
+            create holds its price first; a create that would pass the limit raises
+            :class:`~kierouter.BudgetReachedError`. Safe under any number of concurrent jobs.
         event_sinks: callables (or ``{name: callable}``) that receive every event.
         config: a loaded kierouter configuration (price overrides, policies).
         journal: an object recording intents, task ids, attempts and results (see ``Journal``).
@@ -176,13 +206,22 @@ class Router:
         config: Any = None,
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
+        budget: float | None = None,
     ) -> None:
         from ._downloads import Downloader
         from ._plugins import load_registry
         from ._transport import KieClient
 
-        if latency_scale <= 0:
-            raise ConfigurationError("latency_scale must be positive")
+        if (
+            isinstance(latency_scale, bool)
+            or not isinstance(latency_scale, int | float)
+            or not math.isfinite(latency_scale)
+            or latency_scale <= 0
+        ):
+            raise ConfigurationError(
+                f"latency_scale must be a finite positive number, got {latency_scale!r}"
+            )
+        spend = SpendLimit(budget)  # refuses a NaN, infinite or negative budget
         if registry is None:
             registry = (
                 load_registry()
@@ -223,7 +262,12 @@ class Router:
                     "WebhookConfig needs public_url (where KIE reaches your receiver) or listen"
                 )
         self._completion = Completion(self.client, poll=self.poll, latency_scale=latency_scale)
-        self._downloader = Downloader(self.client, allow_private=allow_private_downloads)
+        self._downloader = Downloader(
+            self.client,
+            allow_private=allow_private_downloads,
+            allow_hosts=_emulator_host(self.client.base_url),
+        )
+        self._watcher = Watcher()
         self._ctx = RunContext(
             registry=registry,
             client=self.client,
@@ -237,6 +281,9 @@ class Router:
             latency_scale=latency_scale,
             create_retries=self.poll.create_retries,
             retry_backoff=self.poll.retry_backoff,
+            watch_limit=self.poll.watch_limit,
+            spend=spend,
+            owners=TaskOwners(journal),
         )
         self._default_judge = self._resolve_judge(judge) if judge is not None else None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -285,7 +332,9 @@ class Router:
             self._stack = stack
 
     async def aclose(self) -> None:
-        """Stop the webhook server, drain event sinks, close the HTTP client (if the router's)."""
+        """Wait for watched tasks (:meth:`drain`), stop the webhook server, drain event sinks,
+        close the HTTP client (if the router's)."""
+        await self._watcher.wait()
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
@@ -316,6 +365,31 @@ class Router:
     def status_reads(self) -> dict[str, int]:
         """Status reads made so far, by model."""
         return dict(self._completion.reads)
+
+    @property
+    def spent(self) -> float:
+        """Credits KIE charged for this router's tasks so far (settled amounts)."""
+        return self._ctx.spend.spent
+
+    @property
+    def budget(self) -> float | None:
+        """The router-wide spend limit (``Router(budget=...)``), or ``None``."""
+        return self._ctx.spend.limit
+
+    @property
+    def budget_reached(self) -> bool:
+        """True once a create was refused because the spend limit had no room for it."""
+        return self._ctx.spend.reached is not None
+
+    def watching(self, job_key: str | None = None) -> tuple[str, ...]:
+        """Task ids still watched in the background (of one job, or of every job)."""
+        return self._watcher.watching(job_key)
+
+    async def drain(self, job_key: str | None = None) -> list[Attempt]:
+        """Wait until every watched task (of ``job_key``, or of every job) has ended and been
+        recorded; return the attempts they ended with: ``extra`` (paid, images saved),
+        ``failed`` or ``timeout``. Each watch ends within ``PollConfig.watch_limit``."""
+        return await self._watcher.wait(job_key)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -373,6 +447,7 @@ class Router:
         req, resolved, plan = self._prepare(request, policy)
         return Job(
             self._ctx,
+            self._watcher,
             request=req,
             policy=resolved,
             plan=plan,
@@ -394,11 +469,15 @@ class Router:
         out_dir: str | os.PathLike[str] | None = None,
         judge: Judge | str | None = None,
     ) -> Result:
-        """Run one job: plan, create, wait, download, judge, escalate; return its Result.
+        """Run one job: plan, create, follow, deliver, judge, escalate; return its Result.
 
-        Raises :class:`~kierouter.ValidationError` before any call for a bad request,
-        :class:`~kierouter.JobFailedError` or :class:`~kierouter.BudgetExhaustedError` (both
-        listing the attempts) when no model served it, :class:`~kierouter.AuthError` /
+        Raises :class:`~kierouter.ValidationError` before any call for a bad request and
+        :class:`~kierouter.ConfigurationError` when the output folder cannot be written (nothing
+        sent); :class:`~kierouter.JobFailedError` or :class:`~kierouter.BudgetExhaustedError`
+        (both listing the attempts) when no model served it;
+        :class:`~kierouter.BudgetReachedError` when the router's ``budget`` has no room;
+        :class:`~kierouter.PaidUndeliveredError` (carrying the paid ``Result``) when KIE made
+        the image but it could not be saved; :class:`~kierouter.AuthError` /
         :class:`~kierouter.InsufficientCreditsError` when KIE refuses the account, and
         :class:`~kierouter.AmbiguousSubmissionError` when a create's answer was lost and no
         callback named the task.
@@ -413,8 +492,8 @@ class Router:
         request: ImageRequest | str,
         *,
         job_key: str,
-        model: str,
-        task_id: str | None,
+        model: str | None = None,
+        task_id: str | None = None,
         attempt_no: int = 1,
         prior_attempts: Sequence[Attempt] = (),
         policy: str | Policy | None = None,
@@ -425,8 +504,10 @@ class Router:
 
         With ``task_id`` the task is awaited (callback or polling), downloaded and judged; with
         ``task_id=None`` (an ambiguous create) only a callback carrying ``job_key`` can name it.
-        If it does not serve the job, the remaining rungs of the plan run, skipping every model
-        in ``prior_attempts`` and ``model``. ``prior_attempts`` also count against the budget.
+        If it does not serve the job, the remaining rungs of the plan run (where the money rule
+        allows another create), skipping every model in ``prior_attempts`` and ``model``.
+        ``prior_attempts`` also count against the budget. With ``model=None`` no task is
+        pending: the plan goes on after ``prior_attempts``.
         """
         job = self._job(
             request,
@@ -436,10 +517,31 @@ class Router:
             judge=judge,
             prior=prior_attempts,
         )
-        job.budget.take_attempt()  # the existing create was one of the job's attempts
+        existing = None
+        if model is not None:
+            job.budget.take_attempt()  # the existing create was one of the job's attempts
+            existing = Existing(model, task_id, attempt_no)
         await self.start()
         skip = {a.model for a in prior_attempts if a.outcome != "skipped"}
-        return await job.run(existing=Existing(model, task_id, attempt_no), skip=sorted(skip))
+        return await job.run(existing=existing, skip=sorted(skip))
+
+    async def watch(
+        self,
+        request: ImageRequest | str,
+        *,
+        job_key: str,
+        model: str,
+        task_id: str,
+        attempt_no: int = 1,
+        policy: str | Policy | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Watch a hedged task created earlier (a resumed batch): it ends as an ``extra``,
+        ``failed`` or ``timeout`` attempt in the journal; :meth:`drain` waits for it."""
+        job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=None)
+        await self.start()
+        run = await job.adopt(Existing(model, task_id, attempt_no))
+        self._watcher.start(job.state, run)
 
     async def reconcile(
         self,
@@ -486,6 +588,24 @@ class Router:
         return await self.client.credits()
 
 
+def _emulator_host(base_url: str) -> tuple[str, ...]:
+    """KIE's host when the base URL is on loopback or a private network (an emulator, which
+    serves its result files there): downloads from that one host are allowed."""
+    from urllib.parse import urlsplit
+
+    from ._downloads import blocked_address, normal_host
+
+    host = normal_host(urlsplit(base_url).hostname or "")
+    if (
+        host == "localhost"
+        or host.endswith(".localhost")
+        or host.startswith("127.")
+        or host == "::1"
+    ):
+        return (host, "localhost", "127.0.0.1", "::1")  # one machine, however it is named
+    return (host,) if blocked_address(host) else ()
+
+
 def _apply_config_pricing(registry: Registry, config: Any) -> None:
     """Apply ``[pricing]`` overrides from a loaded configuration, when it has some."""
     pricing = getattr(config, "pricing", None)
@@ -511,7 +631,3 @@ def _policy_engine() -> Any:
 def _new_outcome_stats() -> Any:
     factory = getattr(_policy_engine(), "OutcomeStats", None)
     return factory() if factory is not None else None
-
-
-# The blocking facade lives in its own module; re-exported here (kierouter.SyncRouter).
-from ._sync import SyncRouter, SyncTaskHandle  # noqa: E402

@@ -297,9 +297,9 @@ async def test_provider_raising_mid_job_fails_that_model_not_the_router(
     assert first.model == NANO and first.outcome != "success"
     assert "plugin" in first.reason and ERRORS[where] in first.reason, first.reason
     assert emu.stats()["created_total"] == {"prepare": 1, "parse_create": 1}.get(where, 2)
-    outcome = (
-        "create marked ambiguous naming the error; not resubmitted"
-        if where == "parse_create"
-        else "that model's attempt fails naming the error; the job escalates and is served"
-    )
+    outcome = {
+        "parse_create": "create marked ambiguous naming the error; not resubmitted",
+        "parse_status": "read again until the task's deadline, then hedged naming the error "
+        "(the task stays watched); the job escalates and is served",
+    }.get(where, "that model's attempt fails naming the error; the job escalates and is served")
     reliability.record("plugins", f"provider {where} raises mid-job", tried=1, outcome=outcome)

@@ -8,10 +8,12 @@ reasons, plus the plan's expected credits and probability of success.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import msgspec
 
+from kierouter._errors import ConfigurationError
 from kierouter._models import TaskKind
 
 __all__ = [
@@ -36,81 +38,18 @@ Midjourney. Within the Flux / GPT-4o rung the request decides (text → GPT-4o, 
 """
 
 
-class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Hard limits: a model that breaks one is dropped from the plan, with the reason.
-
-    ``allow``/``deny`` hold model ids or family names. ``require`` lists strengths a model must
-    have (``text``, ``chinese``, ...) or capabilities it must offer (``seed``,
-    ``negative_prompt``, ``mask``). ``language`` is the prompt's ISO code (``None``: the request's
-    own ``language`` or the script of its prompt). ``max_credits`` is per image; ``max_latency``
-    is p50 seconds.
-    """
-
-    task_kinds: tuple[TaskKind, ...] = ()
-    require: tuple[str, ...] = ()
-    language: str | None = None
-    max_credits: float | None = None
-    min_quality: float | None = None
-    max_latency: float | None = None
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-
-class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How to rank the models that pass the constraints.
-
-    ``by`` is ``cost``, ``speed``, ``quality`` or ``weighted``; with ``weighted`` the three weights
-    combine normalised cost (cheaper is better), speed (faster is better) and quality.
-    """
-
-    by: Literal["cost", "speed", "quality", "weighted"] = "cost"
-    cost: float = 0.0
-    speed: float = 0.0
-    quality: float = 0.0
-
-
-class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One budget for a whole job, shared by retries and escalations so they never multiply.
-
-    ``max_attempts`` counts every create sent (retries included); ``max_credits`` caps the
-    credits spent on the job; ``deadline`` is seconds from the start of the job.
-    """
-
-    max_attempts: int = 4
-    max_credits: float | None = None
-    deadline: float | None = 900.0
-
-
-class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A named routing policy: constraints, objective, ladder, budget.
-
-    ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (one model per
-    rung, the objective's best, then a second pass over the rungs, ...), ``objective`` ranks
-    every eligible model by the objective alone, ``expected-cost`` takes the ladder's models
-    and orders them by credits/p, which minimises expected credits for that set (same floor,
-    same probability of success).
-    ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
-    merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
-    ``options_by_intent`` adds options when the request shows an intent
-    (``{"anime": {"midjourney": {"version": "niji6"}}}``). ``infer`` (the ``auto`` policy) plans
-    like the built-in mode matching the request's intent (text, chinese, utility, 4k), with this
-    policy's own constraints, budget, preferences and step cap on top.
-    ``on_content_policy`` decides whether a flagged prompt stops the job or escalates.
-    """
-
-    name: str
-    description: str = ""
-    constraints: Constraints = Constraints()
-    objective: Objective = Objective()
-    ladder: tuple[str, ...] = DEFAULT_LADDER
-    ordering: Literal["ladder", "objective", "expected-cost"] = "ladder"
-    budget: Budget = Budget()
-    prefer: tuple[str, ...] = ()
-    options: dict[str, dict[str, object]] = {}
-    on_content_policy: Literal["stop", "escalate"] = "escalate"
-    max_steps: int = 4
-    options_by_intent: dict[str, dict[str, dict[str, object]]] = {}
-    infer: bool = False
+def _check_finite(
+    name: str, value: float | None, *, low: float | None = None, positive: bool = False
+) -> None:
+    """Refuse NaN, infinities, non-numbers and values under ``low`` (``None`` passes)."""
+    if value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if positive else value >= low
+    if not ok:
+        bound = "" if low is None else (f" > {low:g}" if positive else f" >= {low:g}")
+        raise ConfigurationError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
 class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,3 +94,115 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     def card_ids(self) -> tuple[str, ...]:
         """Alias of :attr:`models` for symmetry with :class:`~kierouter.ModelCard`."""
         return self.models
+
+
+class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Hard limits: a model that breaks one is dropped from the plan, with the reason.
+
+    ``allow``/``deny`` hold model ids or family names. ``require`` lists strengths a model must
+    have (``text``, ``chinese``, ...) or capabilities it must offer (``seed``,
+    ``negative_prompt``, ``mask``). ``language`` is the prompt's ISO code (``None``: the request's
+    own ``language`` or the script of its prompt). ``max_credits`` is per image; ``max_latency``
+    is p50 seconds.
+    """
+
+    task_kinds: tuple[TaskKind, ...] = ()
+    require: tuple[str, ...] = ()
+    language: str | None = None
+    max_credits: float | None = None
+    min_quality: float | None = None
+    max_latency: float | None = None
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("max_credits", "min_quality", "max_latency"):
+            _check_finite(f"constraints.{name}", getattr(self, name), low=0.0)
+
+
+class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How to rank the models that pass the constraints.
+
+    ``by`` is ``cost``, ``speed``, ``quality`` or ``weighted``; with ``weighted`` the three weights
+    combine normalised cost (cheaper is better), speed (faster is better) and quality.
+    """
+
+    by: Literal["cost", "speed", "quality", "weighted"] = "cost"
+    cost: float = 0.0
+    speed: float = 0.0
+    quality: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("cost", "speed", "quality"):
+            _check_finite(f"objective.{name}", getattr(self, name))
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One budget for a whole job, shared by retries and escalations so they never multiply.
+
+    ``max_attempts`` counts every create sent (retries included); ``max_credits`` caps the
+    credits spent on the job; ``deadline`` is seconds from the start of the job.
+    """
+
+    max_attempts: int = 4
+    max_credits: float | None = None
+    deadline: float | None = 900.0
+
+    def __post_init__(self) -> None:
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ConfigurationError(
+                f"budget.max_attempts must be a whole number >= 1, got {attempts!r}"
+            )
+        _check_finite("budget.max_credits", self.max_credits, low=0.0)
+        _check_finite("budget.deadline", self.deadline, low=0.0, positive=True)
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A named routing policy: constraints, objective, ladder, budget.
+
+    ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (one model per
+    rung, the objective's best, then a second pass over the rungs, ...), ``objective`` ranks
+    every eligible model by the objective alone, ``expected-cost`` takes the ladder's models
+    and orders them by credits/p, which minimises expected credits for that set (same floor,
+    same probability of success).
+    ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
+    merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
+    ``options_by_intent`` adds options when the request shows an intent
+    (``{"anime": {"midjourney": {"version": "niji6"}}}``). ``infer`` (the ``auto`` policy) plans
+    like the built-in mode matching the request's intent (text, chinese, utility, 4k), with this
+    policy's own constraints, budget, preferences and step cap on top.
+    ``on_content_policy`` decides whether a flagged prompt stops the job or escalates.
+    ``on_timeout`` decides what happens when a task passes its deadline: ``escalate`` (the
+    default) goes on to the next step while the late task stays watched (its price held, its
+    image kept as an extra if it finishes: such jobs are *hedged* and may pay twice);
+    ``wait`` keeps following the task until KIE reports its end (``PollConfig.watch_limit``)
+    and never creates another for a timeout.
+    """
+
+    name: str
+    description: str = ""
+    constraints: Constraints = Constraints()
+    objective: Objective = Objective()
+    ladder: tuple[str, ...] = DEFAULT_LADDER
+    ordering: Literal["ladder", "objective", "expected-cost"] = "ladder"
+    budget: Budget = Budget()
+    prefer: tuple[str, ...] = ()
+    options: dict[str, dict[str, object]] = {}
+    on_content_policy: Literal["stop", "escalate"] = "escalate"
+    max_steps: int = 4
+    options_by_intent: dict[str, dict[str, dict[str, object]]] = {}
+    infer: bool = False
+    on_timeout: Literal["escalate", "wait"] = "escalate"
+
+    def __post_init__(self) -> None:
+        steps = self.max_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigurationError(
+                f"policy {self.name!r}: max_steps must be a whole number >= 1, got {steps!r}"
+            )
+        if self.on_timeout not in ("escalate", "wait"):
+            raise ConfigurationError(
+                f"policy {self.name!r}: on_timeout must be 'escalate' or 'wait', "
+                f"got {self.on_timeout!r}"
+            )
