@@ -81,7 +81,7 @@ _EXPORTS: dict[str, str] = {
     # router
     "Router": "._router",
     "SyncRouter": "._sync",
-    "TaskHandle": "._router",
+    "TaskHandle": "._task",
     "PollConfig": "._router",
     "WebhookConfig": "._router",
     "WebhookReceiver": ".webhooks",
@@ -135,9 +135,9 @@ if TYPE_CHECKING:
     from ._results import Result as Result
     from ._router import PollConfig as PollConfig
     from ._router import Router as Router
-    from ._router import TaskHandle as TaskHandle
     from ._router import WebhookConfig as WebhookConfig
     from ._sync import SyncRouter as SyncRouter
+    from ._task import TaskHandle as TaskHandle
     from ._transport import KieClient as KieClient
     from .hookspecs import hookimpl as hookimpl
     from .judging import BasicJudge as BasicJudge

@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "Downloader",
     "blocked_address",
+    "emulator_hosts",
     "image_extension",
     "is_private_host",
     "normal_host",
@@ -144,6 +145,20 @@ async def is_private_host(host: str) -> bool:
             if _blocked_ip(ipaddress.ip_address(str(info[4][0]).split("%")[0])):
                 return True
     return False
+
+
+def emulator_hosts(base_url: str) -> tuple[str, ...]:
+    """KIE's host when the base URL is on loopback or a private network (an emulator, which
+    serves its result files there): downloads from that one host are allowed."""
+    host = normal_host(urlsplit(base_url).hostname or "")
+    if (
+        host == "localhost"
+        or host.endswith(".localhost")
+        or host.startswith("127.")
+        or host == "::1"
+    ):
+        return (host, "localhost", "127.0.0.1", "::1")  # one machine, however it is named
+    return (host,) if blocked_address(host) else ()
 
 
 class Downloader:

@@ -24,8 +24,6 @@ import asyncio
 import contextlib
 import math
 import os
-import re
-import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -36,16 +34,14 @@ from ._completion import Completion, PollConfig, WebhookConfig
 from ._cooldown import Cooldown
 from ._errors import (
     ConfigurationError,
-    DownloadError,
-    GenerationFailedError,
     TaskTimeoutError,
-    ValidationError,
 )
 from ._events import EventBus, EventSink
-from ._models import Attempt, ImageFile, ImageRequest, Result, TaskStatus
+from ._models import Attempt, ImageRequest, Result, TaskStatus
+from ._planning import Planner, apply_config_pricing, check_job_key, new_outcome_stats
 from ._run import Existing, Job, Journal, RunContext, Watcher
 from ._run.context import TaskOwners
-from ._run.deliver import deliver
+from ._task import TaskHandle
 
 if TYPE_CHECKING:
     import httpx
@@ -57,104 +53,6 @@ if TYPE_CHECKING:
     from .webhooks import WebhookReceiver
 
 __all__ = ["PollConfig", "Router", "TaskHandle", "WebhookConfig"]
-
-_JOB_KEY = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,200}$")
-
-
-def _as_request(request: ImageRequest | str) -> ImageRequest:
-    if isinstance(request, str):
-        return ImageRequest(prompt=request)
-    if not isinstance(request, ImageRequest):
-        raise ValidationError("request", f"expected an ImageRequest or a prompt, got {request!r}")
-    return request
-
-
-def _check_job_key(job_key: str | None) -> str:
-    if job_key is None:
-        return f"job-{secrets.token_hex(8)}"
-    if not isinstance(job_key, str) or not _JOB_KEY.match(job_key):
-        raise ValidationError(
-            "job_key", "must be 1–200 characters without slashes or control characters"
-        )
-    return job_key
-
-
-class TaskHandle:
-    """A KIE task by id: check it, wait for it, download its images. Rebuildable any time.
-
-    Get one from :meth:`Router.task`; it needs only the task id and the model id.
-    """
-
-    def __init__(self, router: Router, task_id: str, model: str) -> None:
-        self._router = router
-        self.task_id = task_id
-        self.model = model
-        self.card = router.registry.card(model)
-        self.provider = router.registry.provider(model)
-
-    def __repr__(self) -> str:
-        return f"<TaskHandle {self.task_id} {self.model}>"
-
-    async def status(self) -> TaskStatus:
-        """One status read."""
-        return await self._router._completion.read_status(self.provider, self.card, self.task_id)
-
-    async def wait(self, timeout: float | None = None) -> TaskStatus:  # noqa: ASYNC109
-        """Poll until the task is final; :class:`~kierouter.TaskTimeoutError` after ``timeout``."""
-        completion = self._router._completion
-        limit = timeout if timeout is not None else completion.task_timeout(self.card)
-        status = await self.status()
-        if status.done:
-            return status
-        return await completion.wait(
-            job_key=f"task-{self.task_id}",
-            card=self.card,
-            provider=self.provider,
-            task_id=self.task_id,
-            deadline=time.monotonic() + limit,
-            emit=self._router.events.emit,
-        )
-
-    async def download(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - a task deadline, not a call timeout
-        stem: str | None = None,
-    ) -> tuple[ImageFile, ...]:
-        """Wait for the task, then save its images into ``directory`` as ``{stem}-{n}``
-        (``stem`` defaults to the task id). Nothing is ever created.
-
-        A failed download is retried with backoff, and links are re-minted through KIE's
-        download-url. Raises :class:`~kierouter.GenerationFailedError` when the task failed and
-        :class:`~kierouter.DownloadError` when its images still could not be saved
-        (``expired=True`` when KIE's links no longer answer, even re-minted).
-        """
-        status = await self.wait(timeout)
-        if status.state != "success":
-            raise GenerationFailedError(
-                status.fail_message or "the task failed", task_id=self.task_id
-            )
-        delivered = await deliver(
-            self._router._ctx,
-            card=self.card,
-            provider=self.provider,
-            task_id=self.task_id,
-            urls=status.urls,
-            target=Path(directory),
-            stem=stem or self.task_id,
-            job_key=f"task-{self.task_id}",
-        )
-        if not delivered.complete:
-            expired = "KIE's links have expired (download-url could not renew them): " * (
-                delivered.expired
-            )
-            raise DownloadError(
-                f"task {self.task_id}: {expired}{delivered.error}",
-                url=status.urls[0] if status.urls else None,
-                expired=delivered.expired,
-            )
-        return delivered.files
 
 
 class Router:
@@ -208,7 +106,7 @@ class Router:
         cooldown: Cooldown | None = None,
         budget: float | None = None,
     ) -> None:
-        from ._downloads import Downloader
+        from ._downloads import Downloader, emulator_hosts
         from ._plugins import load_registry
         from ._transport import KieClient
 
@@ -230,7 +128,7 @@ class Router:
             )
         self.registry = registry
         self.config = config
-        _apply_config_pricing(registry, config)
+        apply_config_pricing(registry, config)
         self._own_client = client is None
         self.client = client or KieClient(api_key, base_url=base_url, transport=transport)
         self.policy = policy
@@ -245,7 +143,8 @@ class Router:
                 self.events.add(item[0], item[1])
             else:
                 self.events.add(getattr(item, "__name__", type(item).__name__), item)
-        self.stats = _new_outcome_stats()
+        self.stats = new_outcome_stats()
+        self._planner = Planner(registry, config, self.stats)
         self.webhook = webhook
         self._receiver: WebhookReceiver | None = None
         if webhook is not None:
@@ -265,7 +164,7 @@ class Router:
         self._downloader = Downloader(
             self.client,
             allow_private=allow_private_downloads,
-            allow_hosts=_emulator_host(self.client.base_url),
+            allow_hosts=emulator_hosts(self.client.base_url),
         )
         self._watcher = Watcher()
         self._ctx = RunContext(
@@ -285,7 +184,7 @@ class Router:
             spend=spend,
             owners=TaskOwners(journal),
         )
-        self._default_judge = self._resolve_judge(judge) if judge is not None else None
+        self._default_judge = self._planner.resolve_judge(judge) if judge is not None else None
         self._stack: contextlib.AsyncExitStack | None = None
         self._server: Any = None
         self._start_lock: asyncio.Lock | None = None
@@ -393,46 +292,9 @@ class Router:
 
     # -- planning ------------------------------------------------------------------------------
 
-    def _resolve_policy(self, policy: str | Policy | None) -> Policy:
-        resolved: Policy = _policy_engine().resolve_policy(
-            policy if policy is not None else self.policy,
-            registry=self.registry,
-            config=self.config,
-        )
-        return resolved
-
-    def _plan(self, request: ImageRequest, policy: Policy) -> Plan:
-        result: Plan = _policy_engine().plan(request, self.registry.cards, policy, stats=self.stats)
-        return result
-
-    def _prepare(
-        self, request: ImageRequest | str, policy: str | Policy | None
-    ) -> tuple[ImageRequest, Policy, Plan]:
-        req = _as_request(request).validate()
-        resolved = self._resolve_policy(policy)
-        req = _policy_engine().apply_policy_options(req, resolved)
-        return req, resolved, self._plan(req, resolved)
-
     def explain(self, request: ImageRequest | str, policy: str | Policy | None = None) -> Plan:
         """The ranked plan for ``request`` (models, reasons, expected cost); no network call."""
-        return self._prepare(request, policy)[2]
-
-    def _resolve_judge(self, judge: Judge | str | None) -> Judge | None:
-        if judge is None:
-            return self._default_judge
-        if isinstance(judge, str):
-            found = self.registry.judges.get(judge)
-            if found is not None:
-                return found
-            from .judging import BUILTIN_JUDGES
-
-            if judge in BUILTIN_JUDGES:
-                return BUILTIN_JUDGES[judge]
-            known = sorted({*self.registry.judges, *BUILTIN_JUDGES})
-            raise ConfigurationError(f"unknown judge {judge!r}; known judges: {', '.join(known)}")
-        if not callable(judge):
-            raise ConfigurationError(f"judge must be a callable or a name, got {judge!r}")
-        return judge
+        return self._planner.prepare(request, policy if policy is not None else self.policy)[2]
 
     def _job(
         self,
@@ -444,16 +306,18 @@ class Router:
         judge: Judge | str | None,
         prior: Sequence[Attempt] = (),
     ) -> Job:
-        req, resolved, plan = self._prepare(request, policy)
+        req, resolved, plan = self._planner.prepare(
+            request, policy if policy is not None else self.policy
+        )
         return Job(
             self._ctx,
             self._watcher,
             request=req,
             policy=resolved,
             plan=plan,
-            job_key=_check_job_key(job_key),
+            job_key=check_job_key(job_key),
             out_dir=Path(out_dir) if out_dir is not None else self.out_dir,
-            judge=self._resolve_judge(judge),
+            judge=self._planner.resolve_judge(judge) if judge is not None else self._default_judge,
             journal=self.journal,
             prior=prior,
         )
@@ -583,51 +447,11 @@ class Router:
         """A handle on an existing task (e.g. from a Result or a journal)."""
         return TaskHandle(self, task_id, model)
 
+    @property
+    def run_context(self) -> RunContext:
+        """What every job of this router shares. Strictly private (task handles use it)."""
+        return self._ctx
+
     async def credits(self) -> float:
         """The account's credit balance."""
         return await self.client.credits()
-
-
-def _emulator_host(base_url: str) -> tuple[str, ...]:
-    """KIE's host when the base URL is on loopback or a private network (an emulator, which
-    serves its result files there): downloads from that one host are allowed."""
-    from urllib.parse import urlsplit
-
-    from ._downloads import blocked_address, normal_host
-
-    host = normal_host(urlsplit(base_url).hostname or "")
-    if (
-        host == "localhost"
-        or host.endswith(".localhost")
-        or host.startswith("127.")
-        or host == "::1"
-    ):
-        return (host, "localhost", "127.0.0.1", "::1")  # one machine, however it is named
-    return (host,) if blocked_address(host) else ()
-
-
-def _apply_config_pricing(registry: Registry, config: Any) -> None:
-    """Apply ``[pricing]`` overrides from a loaded configuration, when it has some."""
-    pricing = getattr(config, "pricing", None)
-    if pricing:
-        known = {k: v for k, v in dict(pricing).items() if k in registry.cards}
-        registry.with_pricing(known)
-
-
-_POLICY_ENGINE: Any = None
-
-
-def _policy_engine() -> Any:
-    # Imported on first use: kierouter.policy stays out of `import kierouter`'s path. Kept once
-    # found: each job asks for it three times.
-    global _POLICY_ENGINE
-    if _POLICY_ENGINE is None:
-        from . import policy
-
-        _POLICY_ENGINE = policy
-    return _POLICY_ENGINE
-
-
-def _new_outcome_stats() -> Any:
-    factory = getattr(_policy_engine(), "OutcomeStats", None)
-    return factory() if factory is not None else None

@@ -19,6 +19,8 @@ job's budget and in the router's spend limit (which may refuse with
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
@@ -28,6 +30,7 @@ from kierouter._errors import (
     AmbiguousSubmissionError,
     AuthError,
     BlockedClientError,
+    ConfigurationError,
     ContentPolicyError,
     EndpointGoneError,
     FeatureDisabledError,
@@ -46,11 +49,15 @@ from kierouter._seeds import rung_seed
 from .state import JobState, NextStep, RetrySame, TaskRun
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kierouter._models import Adaptation, ModelCard
     from kierouter.policy import PlanStep
     from kierouter.provider import Provider
 
-__all__ = ["content_policy", "open_task", "request_as_sent", "send"]
+    from .context import RunContext
+
+__all__ = ["check_writable", "content_policy", "open_task", "request_as_sent", "send"]
 
 #: errors after which no job of the router may create until the user acts
 STOPPING = (AuthError, InsufficientCreditsError, BlockedClientError)
@@ -237,3 +244,27 @@ def _parse_create(card: ModelCard, provider: Provider, data: Any) -> str:
     except Exception as exc:  # a plugin bug
         error = plugin_error(card, "parse_create", exc)
         raise MalformedResponseError(str(error), sent=True) from exc
+
+
+def check_writable(ctx: RunContext, folder: Path | None) -> None:
+    """Create ``folder`` and check that a file can be written there, before anything is paid.
+
+    Raises :class:`~kierouter.ConfigurationError` naming the folder. Each folder is checked once
+    per router; a disk that fills up later makes a job ``undelivered``, never a bare OSError.
+    """
+    if folder is None or str(folder) in ctx.writable:
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".kierouter-write-test-", dir=folder)
+        try:
+            os.write(fd, b"ok")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"the output folder {folder} cannot be written ({exc.strerror or exc}); nothing was "
+            "sent. Choose another folder (out_dir / --out) or fix its permissions"
+        ) from None
+    ctx.writable.add(str(folder))

@@ -15,25 +15,35 @@ ends the job with :class:`~kierouter.AmbiguousSubmissionError`: it is never resu
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kierouter._completion import map_provider_error
 from kierouter._errors import (
     AmbiguousSubmissionError,
     AuthError,
     BlockedClientError,
+    ContentPolicyError,
     InsufficientCreditsError,
+    KieRouterError,
     TaskTimeoutError,
+    error_for_code,
 )
 
 from .state import JobState, TaskRun
 
 if TYPE_CHECKING:
     from kierouter._models import TaskStatus
+    from kierouter.provider import Provider
 
-__all__ = ["Hedged", "follow", "follow_to_end", "watch_deadline"]
+__all__ = ["Hedged", "failure_error", "follow", "follow_to_end", "watch_deadline"]
+
+_CONTENT_WORDS = re.compile(
+    r"content polic|flagged|sensitive|nsfw|violat|prohibited|unsafe content|moderation", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -132,3 +142,13 @@ async def _lost(state: JobState, run: TaskRun) -> None:
         job_key=state.job_key,
         attempts=state.attempts,
     ) from None
+
+
+def failure_error(provider: Provider, status: TaskStatus) -> KieRouterError:
+    code_text = status.fail_code or ""
+    code = int(code_text) if code_text.isdigit() else 501
+    message = status.fail_message or f"task ended in {status.raw_state or 'fail'}"
+    error: KieRouterError = error_for_code(code, message, task_id=status.task_id)
+    if not isinstance(error, ContentPolicyError) and _CONTENT_WORDS.search(message):
+        error = ContentPolicyError(message, code=code, task_id=status.task_id)
+    return map_provider_error(provider, error)

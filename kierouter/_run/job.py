@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -24,23 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kierouter._budget import JobBudget
-from kierouter._completion import map_provider_error
 from kierouter._errors import (
     BudgetExhaustedError,
     BudgetReachedError,
-    ConfigurationError,
     ContentPolicyError,
     JobFailedError,
     KieRouterError,
-    error_for_code,
 )
 from kierouter._money import allows_another_create
 from kierouter._seeds import rung_seed
 from kierouter.provider import PreparedCall
 
-from .create import content_policy, open_task, request_as_sent, send
+from .create import check_writable, content_policy, open_task, request_as_sent, send
 from .deliver import Delivered, deliver
-from .follow import Hedged, follow
+from .follow import Hedged, failure_error, follow
 from .judge import judge
 from .settle import charge, end, release, serve
 from .state import JobState, NextStep, RetrySame, TaskRun
@@ -49,16 +45,11 @@ if TYPE_CHECKING:
     from kierouter._models import Attempt, ImageRequest, Result, TaskStatus
     from kierouter.judging import Judge
     from kierouter.policy import Plan, PlanStep, Policy
-    from kierouter.provider import Provider
 
     from .context import Journal, RunContext
     from .watch import Watch, Watcher
 
 __all__ = ["Existing", "Job"]
-
-_CONTENT_WORDS = re.compile(
-    r"content polic|flagged|sensitive|nsfw|violat|prohibited|unsafe content|moderation", re.I
-)
 
 
 @dataclass
@@ -276,7 +267,7 @@ class Job:
             ctx.cooldown.failure(run.model)
             ctx.observe(run.model, False, state.plan.intent)
             state.emit("failed", model=run.model, task_id=run.task_id, detail=reason)
-            error = _failure_error(run.provider, status)
+            error = failure_error(run.provider, status)
             if isinstance(error, ContentPolicyError):
                 content_policy(state, run.card, error)
             return None
@@ -394,37 +385,3 @@ class Job:
         finally:
             for watch in pending.values():
                 watch.release()
-
-
-def check_writable(ctx: RunContext, folder: Path | None) -> None:
-    """Create ``folder`` and check that a file can be written there, before anything is paid.
-
-    Raises :class:`~kierouter.ConfigurationError` naming the folder. Each folder is checked once
-    per router; a disk that fills up later makes a job ``undelivered``, never a bare OSError.
-    """
-    if folder is None or str(folder) in ctx.writable:
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".kierouter-write-test-", dir=folder)
-        try:
-            os.write(fd, b"ok")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"the output folder {folder} cannot be written ({exc.strerror or exc}); nothing was "
-            "sent. Choose another folder (out_dir / --out) or fix its permissions"
-        ) from None
-    ctx.writable.add(str(folder))
-
-
-def _failure_error(provider: Provider, status: TaskStatus) -> KieRouterError:
-    code_text = status.fail_code or ""
-    code = int(code_text) if code_text.isdigit() else 501
-    message = status.fail_message or f"task ended in {status.raw_state or 'fail'}"
-    error: KieRouterError = error_for_code(code, message, task_id=status.task_id)
-    if not isinstance(error, ContentPolicyError) and _CONTENT_WORDS.search(message):
-        error = ContentPolicyError(message, code=code, task_id=status.task_id)
-    return map_provider_error(provider, error)

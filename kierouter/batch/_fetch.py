@@ -10,9 +10,10 @@ from typing import Any
 
 import msgspec
 
-from kierouter._errors import ConfigurationError, DownloadError, KieRouterError
+from kierouter._errors import ConfigurationError, DownloadError
 
 from ._connect import open_router
+from ._job import save_job
 from ._manifest import folder_of, open_journal, write_manifest
 from ._settings import BatchSettings
 
@@ -84,30 +85,26 @@ async def fetch_batch(
                     config=config,
                 )  # fmt: skip
                 for job in jobs:
-                    if not job.task_id or not job.model:
-                        continue
+                    error = await save_job(router, backend, folder, job)
                     entry: dict[str, Any] = {
                         "job_key": job.key,
                         "task_id": job.task_id,
                         "model": job.model,
                     }
-                    try:
-                        handle = router.task(job.task_id, model=job.model)
-                        files = await handle.download(folder, stem=job.key, timeout=0)
-                    except (DownloadError, KieRouterError) as exc:
-                        result = job.result
-                        undelivered.append(
-                            {
-                                **entry,
-                                "urls": list(result.urls) if result else [],
-                                "credits": job.credits,
-                                "reason": str(exc),
-                                "expired": isinstance(exc, DownloadError) and exc.expired,
-                            }
-                        )
+                    if error is None:
+                        saved = backend.job(job.key)
+                        files = saved.files if saved is not None else ()
+                        fetched.append({**entry, "files": [f.path for f in files]})
                         continue
-                    backend.mark_downloaded(job.key, files)
-                    fetched.append({**entry, "files": [f.path for f in files]})
+                    undelivered.append(
+                        {
+                            **entry,
+                            "urls": list(job.result.urls) if job.result else [],
+                            "credits": job.credits,
+                            "reason": str(error),
+                            "expired": isinstance(error, DownloadError) and error.expired,
+                        }
+                    )
         manifest = write_manifest(backend, folder)
         return FetchReport(
             out_dir=str(folder), fetched=fetched, undelivered=undelivered, manifest=str(manifest)

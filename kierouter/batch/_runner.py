@@ -17,100 +17,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from kierouter._errors import (
-    AmbiguousSubmissionError,
-    AuthError,
     BlockedClientError,
-    BudgetReachedError,
     ConfigurationError,
-    DownloadError,
     InsufficientCreditsError,
     KieRouterError,
-    PaidUndeliveredError,
 )
-from kierouter._models import Attempt, ImageRequest
-from kierouter.journal import AttemptRecord, JobRecord, SqliteJournal
+from kierouter.journal import SqliteJournal
 
 from ._connect import open_router, save_settings
 from ._input import BatchRow
+from ._job import move_job
 from ._manifest import folder_of, open_journal, undelivered_rows, write_manifest
 from ._plan import USD_PER_CREDIT, BatchPlan, plan_batch, step_policy, step_request
-from ._settings import JOURNAL_FILE, BatchBudgetError, BatchReport, BatchSettings
+from ._settings import BatchBudgetError, BatchReport, BatchSettings
+from ._setup import new_batch, rows_from
 
 if TYPE_CHECKING:
     from kierouter._router import Router
-    from kierouter.policy import Policy
 
 __all__ = ["plan_rows", "resume_batch", "run_batch"]
 
 log = logging.getLogger("kierouter.batch")
 
 ProgressCallback = Callable[[dict[str, Any]], None]
-
-
-def _spec(row: BatchRow, step: str, expected: float) -> dict[str, Any]:
-    return {
-        "row": row.index,
-        "line": row.line,
-        "row_key": row.key,
-        "step": step,
-        "steps": list(row.steps),
-        "policy": row.policy,
-        "request": msgspec.to_builtins(row.request),
-        "expected_credits": expected,
-    }
-
-
-def _rows_from(jobs: Iterable[JobRecord]) -> list[BatchRow]:
-    rows: dict[str, BatchRow] = {}
-    for job in jobs:
-        spec = job.spec
-        if spec["row_key"] in rows:
-            continue
-        rows[spec["row_key"]] = BatchRow(
-            index=spec["row"],
-            line=spec["line"],
-            key=spec["row_key"],
-            request=msgspec.convert(spec["request"], ImageRequest),
-            policy=spec["policy"],
-            steps=tuple(spec["steps"]),
-        )
-    return list(rows.values())
-
-
-def _sha256(path: str) -> str | None:
-    try:
-        with open(path, "rb") as file:
-            return hashlib.file_digest(file, "sha256").hexdigest()
-    except OSError:
-        return None
-
-
-def _prior(records: Sequence[AttemptRecord]) -> list[Attempt]:
-    """The journal's attempts of a job, as the router counts them (skips left out)."""
-    return [
-        Attempt(
-            model=a.model,
-            outcome=a.outcome,  # type: ignore[arg-type]
-            reason=a.reason,
-            task_id=a.task_id,
-            credits=a.credits,
-            seed=a.seed,
-        )
-        for a in records
-        if a.outcome not in (None, "skipped") and a.phase in ("ended", "watching")
-    ]
 
 
 def plan_rows(
@@ -228,7 +166,7 @@ class _Run:
         reporter = None
         if self.progress is not None:
             reporter = asyncio.ensure_future(self._report_progress())
-        rows = _rows_from(self.backend.jobs())
+        rows = rows_from(self.backend.jobs())
         try:
             # ``concurrency`` workers take rows in order from one iterator: memory stays flat
             # however long the batch. A row never raises (see _row), so one row's trouble never
@@ -270,13 +208,7 @@ class _Run:
             manifest=str(manifest),
             elapsed=round(time.monotonic() - self.started, 3),
             created_this_run=sum(1 for a in attempts if a.reached_kie) - created_before,
-            halted=(
-                None
-                if self.halted is None
-                else "credits"
-                if isinstance(self.halted, InsufficientCreditsError)
-                else "auth"
-            ),
+            halted=_halted(self.halted),
             undelivered=undelivered_rows(jobs),
             hedged=len(hedged),
             extras=sum(1 for a in attempts if a.outcome == "extra"),
@@ -302,146 +234,27 @@ class _Run:
             if job.state != "downloaded":
                 if self._stopped() and job.state == "planned":
                     return
-                job = await self._job(job, row, step, step_request(row, step, previous))
+                assert self.router is not None
+                policy = step_policy(row, step, self.settings.policy)
+                request = step_request(row, step, previous)
+                halted = await move_job(
+                    self.router, self.backend, self.out_dir, job, request, policy
+                )
+                self.halted = halted or self.halted
+                job = self.backend.job(job.key) or job
             if job.state != "downloaded" or job.result is None or not job.result.urls:
                 return
             previous = job.result.urls[0]
 
-    async def _job(
-        self, job: JobRecord, row: BatchRow, step: str, request: ImageRequest
-    ) -> JobRecord:
-        router = self.router
-        assert router is not None
-        key = job.key
-        policy = step_policy(row, step, self.settings.policy)
-        records = self.backend.attempts(key)
-        try:
-            for hedged in (a for a in records if a.phase == "watching" and a.task_id):
-                await router.watch(
-                    request,
-                    job_key=key,
-                    model=hedged.model,
-                    task_id=hedged.task_id or "",
-                    attempt_no=hedged.attempt_no or 1,
-                    policy=policy,
-                    out_dir=self.out_dir,
-                )
-            await self._advance(router, job, request, policy, _prior(records))
-        except BudgetReachedError:
-            pass  # the job stays planned; resume with a larger budget
-        except AmbiguousSubmissionError:
-            pass  # stays unknown: reconciled by a later callback or status read, never resent
-        except PaidUndeliveredError:
-            pass  # journaled undelivered, with its URLs: resume or kierouter fetch saves it
-        except (AuthError, InsufficientCreditsError, BlockedClientError) as exc:
-            self.halted = exc
-        except KieRouterError as exc:
-            current = self.backend.job(key)
-            if current is not None and current.state == "planned":  # no live task left
-                self.backend.mark_failed(key, str(exc))
-        await router.drain(key)  # the row stays open until its watched tasks end
-        current = self.backend.job(key)
-        assert current is not None
-        if current.state in ("succeeded", "undelivered"):
-            await self._save(current)
-            current = self.backend.job(key)
-            assert current is not None
-        return current
 
-    async def _advance(
-        self,
-        router: Router,
-        job: JobRecord,
-        request: ImageRequest,
-        policy: str | Policy | None,
-        prior: list[Attempt],
-    ) -> None:
-        """Take the job one move on from where its journal says it stands."""
-        common: dict[str, Any] = {"policy": policy, "out_dir": self.out_dir}
-        if job.state == "planned" and not prior:
-            await router.generate(request, job_key=job.key, **common)
-        elif job.state == "planned":
-            await router.resume(request, job_key=job.key, prior_attempts=prior, **common)
-        elif job.state in ("submitted", "unknown") and job.model:
-            if job.state == "unknown" and router.webhook is None:
-                return  # only a callback can name the task: stays unknown, reported
-            await router.resume(
-                request,
-                job_key=job.key,
-                model=job.model,
-                task_id=job.task_id if job.state == "submitted" else None,
-                attempt_no=max(job.attempt_no, 1),
-                prior_attempts=[a for a in prior if a.task_id != job.task_id],
-                **common,
-            )
-
-    async def _save(self, job: JobRecord) -> None:
-        """A served job's images on disk: checked against their sha256, or fetched again from
-        its task (never created again); ``downloaded`` when all are there, else
-        ``undelivered`` with the reason."""
-        result = job.result
-        router = self.router
-        assert result is not None and router is not None
-        files = list(result.files)
-        if files and all(_sha256(f.path) == f.sha256 for f in files):
-            self.backend.mark_downloaded(job.key, files)
-            return
-        if not job.task_id or not job.model:
-            return
-        try:
-            handle = router.task(job.task_id, model=job.model)
-            saved = await handle.download(self.out_dir, stem=job.key, timeout=0)
-        except (DownloadError, KieRouterError) as exc:
-            if job.state == "succeeded":
-                reason = f"could not be saved again: {exc}"
-                broken = msgspec.structs.replace(
-                    result, files=(), delivery="undelivered", delivery_error=reason
-                )
-                self.backend.record_result(job.key, broken)
-            return
-        self.backend.mark_downloaded(job.key, saved)
-
-
-def _new_batch(
-    rows: list[BatchRow],
-    out_dir: str | os.PathLike[str],
-    settings: BatchSettings,
-    plan: BatchPlan,
-    source: str,
-) -> tuple[Path, SqliteJournal]:
-    """Create the folder and its journal with every job planned."""
-    folder = Path(out_dir).resolve()
-    if (folder / JOURNAL_FILE).exists():
-        raise ConfigurationError(
-            f"{folder} already holds a batch; continue it with 'kierouter batch resume {folder}'"
-        )
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        backend = SqliteJournal(folder / JOURNAL_FILE)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"the output folder {folder} cannot be written ({exc.strerror or exc}); nothing "
-            "was started"
-        ) from None
-    expected = {j.job_key: j.expected_credits for j in plan.jobs}
-    backend.set_meta(
-        "batch",
-        {
-            "source": source,
-            "rows": len(rows),
-            "expected_credits": plan.expected_credits,
-            "worst_case_credits": plan.worst_case_credits,
-            "budget": settings.budget,
-            "settings": msgspec.to_builtins(settings.__dict__),
-            "created_at": time.time(),
-        },
-    )
-    backend.add_jobs(
-        (row.job_key(step), _spec(row, step, expected.get(row.job_key(step), 0.0)))
-        for row in rows
-        for step in row.steps
-    )
-    return folder, backend
+def _halted(error: KieRouterError | None) -> str | None:
+    """What stopped the batch, for the report: KIE refusing the key or the account, or
+    Cloudflare refusing the client."""
+    if error is None:
+        return None
+    if isinstance(error, InsufficientCreditsError):
+        return "credits"
+    return "blocked" if isinstance(error, BlockedClientError) else "auth"
 
 
 async def run_batch(
@@ -468,7 +281,7 @@ async def run_batch(
         plan = plan_rows(rows, settings, plugins=plugins, source=source, config=config)
     if settings.budget is not None and plan.expected_credits > settings.budget + 1e-9:
         raise BatchBudgetError(plan.expected_credits, settings.budget)
-    folder, backend = _new_batch(rows, out_dir, settings, plan, source)
+    folder, backend = new_batch(rows, out_dir, settings, plan, source)
     try:
         run = _Run(folder, backend, settings, api_key, plugins, progress, progress_interval, config)
         return await run.execute()

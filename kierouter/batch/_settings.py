@@ -124,7 +124,8 @@ class BatchReport(msgspec.Struct, kw_only=True):
     manifest: str
     elapsed: float
     created_this_run: int
-    #: ``auth`` (KIE refused the key) or ``credits`` (the account ran dry) when KIE stopped it
+    #: ``auth`` (KIE refused the key), ``credits`` (the account ran dry) or ``blocked``
+    #: (Cloudflare refused the client) when the batch was stopped from outside
     halted: str | None = None
     undelivered: list[dict[str, Any]] = []
     hedged: int = 0
