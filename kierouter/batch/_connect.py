@@ -118,6 +118,7 @@ async def open_router(
                 time_scale=settings.time_scale,
                 create_limit=settings.create_limit,
                 create_window=settings.create_window,
+                scenario=settings.scenario,
             )
         )
         base_url, api_key = emu.base_url, emu.api_key

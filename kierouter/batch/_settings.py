@@ -64,6 +64,8 @@ class BatchSettings:
         loopback: the API is a local emulator: downloads from loopback allowed, callbacks are
             received on ``127.0.0.1``.
         time_scale: the emulator's time scale (model latencies are divided by it).
+        scenario: with ``sim``, a scenario TOML for the emulator (faults, model behaviour,
+            Market models it does not ship; see ``docs/emulator.md``); unused without ``sim``.
         listen / public_url: receive KIE's callbacks (``host:port`` / URL KIE reaches).
         read_rate: status reads per second.
     """
@@ -77,6 +79,7 @@ class BatchSettings:
     sim: bool = False
     loopback: bool = False
     time_scale: float = 1.0
+    scenario: str | None = None
     listen: str | None = None
     public_url: str | None = None
     read_rate: float = 10.0
