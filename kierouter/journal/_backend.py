@@ -22,7 +22,8 @@ __all__ = ["AttemptPhase", "AttemptRecord", "JobRecord", "JournalBackend"]
 
 #: Where one create stands: ``intent`` (durable before the POST), ``submitted`` (task id known),
 #: ``ambiguous`` (answer lost), ``watching`` (hedged at its deadline: followed in the background,
-#: the job moved on), ``ended`` (the attempt finished; ``outcome`` says how).
+#: the job moved on), ``ended`` (the attempt finished; ``outcome`` says how), ``requeued`` (its
+#: answer was lost and an operator chose to create again: it may still have been billed).
 AttemptPhase = str
 
 
@@ -77,7 +78,7 @@ class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
         create that KIE answered with an error."""
         if self.task_id:
             return True
-        return self.phase in ("intent", "ambiguous") or self.outcome == "ambiguous"
+        return self.phase in ("intent", "ambiguous", "requeued") or self.outcome == "ambiguous"
 
 
 class JournalBackend(abc.ABC):
@@ -175,4 +176,5 @@ class JournalBackend(abc.ABC):
     @abc.abstractmethod
     def requeue_unknown(self, key: str) -> None:
         """``unknown → planned``: an operator's explicit decision to create the task again
-        (it may be paid twice). Never called automatically."""
+        (it may be paid twice). The job's lost creates become ``requeued``. Never called
+        automatically."""

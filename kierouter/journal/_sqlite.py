@@ -488,14 +488,14 @@ class SqliteJournal(JournalBackend):
                 )
 
     def requeue_unknown(self, key: str) -> None:
-        """``unknown → planned`` (an operator's explicit decision; may pay twice)."""
+        """``unknown → planned`` (an operator's explicit decision; may pay twice). The lost
+        creates become ``requeued``: still counted as reaching KIE, no longer holding the job."""
         with self._tx() as db:
             self._move(db, key, "planned", error=None)
-            found = self._open_attempt(db, key)
-            if found is not None:
-                db.execute(
-                    "UPDATE attempts SET phase = 'ended', outcome = 'ambiguous', "
-                    "reason = 'requeued by the operator', updated_at = ? "
-                    "WHERE job_key = ? AND n = ?",
-                    (time.time(), key, found[0]),
-                )
+            db.execute(
+                "UPDATE attempts SET phase = 'requeued', outcome = 'ambiguous', "
+                "reason = 'answer lost; requeued by the operator', updated_at = ? "
+                "WHERE job_key = ? AND task_id IS NULL AND phase != 'requeued' "
+                "AND (phase IN ('intent', 'ambiguous') OR outcome = 'ambiguous')",
+                (time.time(), key),
+            )
