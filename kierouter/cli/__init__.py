@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "cost": "kierouter.cli.cost",
     "batch": "kierouter.cli.batch",
     "status": "kierouter.cli.status",
+    "fetch": "kierouter.cli.fetch",
     "credits": "kierouter.cli.credits",
     "models": "kierouter.cli.models",
     "plugins": "kierouter.cli.plugins",

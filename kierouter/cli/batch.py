@@ -302,6 +302,8 @@ def _exit_code(report: BatchReport) -> int:
         return 4
     if report.unknown:
         return 5
+    if report.undelivered:
+        return 6  # paid but not saved: kierouter fetch DIR (or batch resume) saves them
     return 1
 
 

@@ -111,6 +111,10 @@ def result_json(result: Result) -> dict[str, Any]:
         "urls": list(result.urls),
         "seed": result.seed,
         "job_key": result.job_key,
+        "task_id": result.task_id,
+        "delivery": result.delivery,
+        "delivery_error": result.delivery_error,
+        "watching": list(result.watching),
     }
 
 
@@ -215,10 +219,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(_generate(args))
     except KieRouterError as exc:
+        paid = getattr(exc, "result", None)  # PaidUndeliveredError: the task id, URLs, credits
         attempts = getattr(exc, "attempts", None)
-        if not args.json or attempts is None:
+        if not args.json or (attempts is None and paid is None):
             raise
-        print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts]})
+        if paid is not None:
+            print_json({"error": str(exc), **result_json(paid)})
+        else:
+            print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts]})
         print_error(str(exc))
         return exit_code_for(exc)
     if args.json:
