@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
         if paid is not None:
             print_json({"error": str(exc), **result_json(paid)})
         else:
-            print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts]})
+            print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts or ()]})
         print_error(str(exc))
         return exit_code_for(exc)
     if args.json:
