@@ -1,0 +1,506 @@
+"""The benchmarks' figures and the summary table of docs/performance.md, from bench/results.
+
+Each benchmark writes ``bench/results/NAME.json`` (its full run; ``--quick`` runs write
+``NAME-quick.json``, not used here). A figure shows the benchmark's headline comparison with its
+target; :func:`summary_table` states every result in one table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from figures_theme import Theme
+
+__all__ = ["FIGURES", "RESULTS", "load", "summary_table"]
+
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
+_MODES = ("webhook", "adaptive polling", "fixed 5 s polling")
+
+
+def load(name: str) -> dict[str, Any]:
+    """The full run's results of benchmark ``name``, without the machine description."""
+    data: dict[str, Any] = json.loads((RESULTS / f"{name}.json").read_text("utf-8"))
+    data.pop("machine", None)
+    data.pop("when", None)
+    return data
+
+
+def _pct(ratio: float) -> str:
+    return f"{ratio * 100:.0f} %"
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _target_line(ax: Any, value: float, label: str, theme: Theme, *, vertical: bool = True) -> None:
+    draw = ax.axvline if vertical else ax.axhline
+    draw(value, color=theme.bad, ls="--", lw=1.2, zorder=1)
+    if vertical:
+        ax.annotate(
+            label,
+            (value, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -2),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+            color=theme.bad,
+        )
+    else:
+        ax.annotate(
+            label,
+            (1, value),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 4),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+            color=theme.bad,
+        )
+
+
+def _barh(
+    ax: Any,
+    labels: list[str],
+    values: list[float],
+    colours: list[str],
+    text: list[str],
+    theme: Theme,
+    *,
+    clear: float = 0.0,
+) -> None:
+    """Horizontal bars, first on top, each with its value written after it (and after ``clear``,
+    the position of a target line the text must not cross)."""
+    rows = range(len(labels))
+    ax.barh(rows, values, color=colours, height=0.62)
+    ax.set_yticks(rows, labels)
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    for row, (value, words) in enumerate(zip(values, text, strict=True)):
+        ax.annotate(
+            words,
+            (max(value, clear), row),
+            xytext=(5, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+            color=theme.text,
+        )
+
+
+# -- 1. import time --------------------------------------------------------------------------
+
+
+def draw_import_time(data: dict[str, Any], theme: Theme) -> Any:
+    """Median import times, cached and uncached, against the target."""
+    inside = data["inside_ms"]
+    labels, values, colours = [], [], []
+    for key, stats in inside.items():
+        cache, what = key.split(" / ", 1)
+        labels.append(f"{what}\n{cache}")
+        values.append(stats["median"])
+        colours.append(theme.muted if "baseline" in what else theme.series[0])
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    _barh(
+        ax, labels, values, colours, [f"{v:.1f} ms" for v in values], theme, clear=data["target_ms"]
+    )
+    _target_line(ax, data["target_ms"], f"target < {data['target_ms']:g} ms", theme)
+    ax.set_xlim(0, max(*values, data["target_ms"]) * 1.15)
+    ax.tick_params(axis="y", labelsize=8.5)
+    ax.set_xlabel("milliseconds inside a cold process (median)")
+    ax.set_title("1. Import and plugin discovery")
+    return fig
+
+
+# -- 2. overhead -----------------------------------------------------------------------------
+
+
+def draw_overhead(data: dict[str, Any], theme: Theme) -> Any:
+    """Router throughput as a share of the raw loop's, per transport and concurrency."""
+    verdicts = data["verdicts"]
+    labels = [f"{k.split('@')[0]}, {k.split('@')[1]} in flight" for k in verdicts]
+    values = [v["ratio"] * 100 for v in verdicts.values()]
+    colours = [theme.good if v["met"] else theme.bad for v in verdicts.values()]
+    text = [
+        f"{_pct(v['ratio'])} ({v['extra_cpu_ms_per_job']:+.2f} ms CPU per job)"
+        for v in verdicts.values()
+    ]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    _barh(
+        ax,
+        [lbl.replace("aiohttp", "httpx-aiohttp") for lbl in labels],
+        values,
+        colours,
+        text,
+        theme,
+        clear=data["target"] * 100,
+    )
+    _target_line(ax, data["target"] * 100, f"target ≥ {_pct(data['target'])}", theme)
+    ax.set_xlim(0, max(values) * 1.45)
+    ax.set_xlabel("router jobs/s as % of a raw httpx loop's, same transport")
+    ax.set_title("2. Router overhead vs raw HTTP")
+    return fig
+
+
+# -- 3 and 4. polling ------------------------------------------------------------------------
+
+
+def polling_data() -> dict[str, Any]:
+    """Reads per image (benchmark 3) and detection delay (benchmark 4) of each way."""
+    reads, delay = load("status_reads"), load("detect_latency")
+    scale = delay["time_scale"] / 1000  # real ms -> seconds at KIE speed
+    return {
+        mode: {
+            "reads_median": reads["results"][mode]["median"],
+            "reads_mean": reads["results"][mode]["mean"],
+            "reads_p90": reads["results"][mode]["p90"],
+            # the webhook path is not scaled by the emulator's time: its delay is real
+            "delay": {
+                k: delay["results"][mode][k] * (1 / 1000 if mode == "webhook" else scale)
+                for k in ("median", "q1", "q3", "p90")
+            },
+        }
+        for mode in _MODES
+    }
+
+
+def draw_polling(data: dict[str, Any], theme: Theme) -> Any:
+    """Status reads per image against the delay before the client knows a task finished."""
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    for colour, mode in zip(theme.series, _MODES, strict=False):
+        row = data[mode]
+        d = row["delay"]
+        x = row["reads_mean"]
+        ax.errorbar(
+            x,
+            d["median"],
+            yerr=[[d["median"] - d["q1"]], [d["q3"] - d["median"]]],
+            fmt="o",
+            color=colour,
+            ms=9,
+            capsize=4,
+            lw=1.5,
+            zorder=3,
+        )
+        label = (
+            f"{mode}\n{row['reads_mean']:.2f} reads per image (median {row['reads_median']:g}),"
+            f"\nknown {_seconds(d['median'])} after done (median)"
+        )
+        ax.annotate(
+            label,
+            (x, d["median"]),
+            xytext=(12, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8.5,
+            color=theme.text,
+        )
+    ax.set_yscale("log")
+    ax.set_xlim(0, max(r["reads_mean"] for r in data.values()) * 1.5)
+    ax.set_ylim(0.001, 40)
+    ticks = [0.001, 0.01, 0.1, 1, 10]
+    ax.set_yticks(ticks, [_seconds(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("status reads per image (mean)")
+    ax.set_ylabel("seconds from done to known\n(median and IQR, at KIE speed, log)")
+    ax.set_title("3-4. Polling: status reads vs detection delay")
+    return fig
+
+
+# -- 5. cost per image -----------------------------------------------------------------------
+
+
+def draw_cost_per_image(data: dict[str, Any], theme: Theme) -> Any:
+    """Credits per accepted image per strategy, with the plan's expected credits."""
+    results = data["results"]
+    labels = [r["strategy"] for r in results]
+    values = [r["credits_per_accepted"] for r in results]
+    text = [
+        f"{r['credits_per_accepted']:.2f} credits; {r['success_rate'] * 100:.0f} % served, "
+        f"{r['mean_attempts']:.2f} tasks per job"
+        for r in results
+    ]
+    fig, ax = plt.subplots(figsize=(8, 2.9))
+    _barh(ax, labels, values, list(theme.series[: len(values)]), text, theme)
+    planned = [r["plan_expected_credits"] for r in results]
+    ax.plot(
+        planned,
+        range(len(planned)),
+        "|",
+        color=theme.text,
+        ms=22,
+        mew=2,
+    )
+    ax.set_xlim(0, max(values) * 1.75)
+    ax.set_xlabel(
+        f"credits per accepted image, {data['jobs']} jobs each, with failing tasks and a judge\n"
+        "(black tick: what the plan expected from the model cards' success rates)"
+    )
+    ax.set_title("5. What an accepted image costs, per strategy")
+    return fig
+
+
+# -- 6. scale --------------------------------------------------------------------------------
+
+
+def draw_scale(data: dict[str, Any], theme: Theme) -> Any:
+    """Memory per waiting job against a bare asyncio task; journal jobs per second."""
+    memory, journal = data["memory"], data["journal"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 2.9), width_ratios=(3, 2))
+    labels = ["Router.generate job", "bare asyncio task"]
+    values = [memory["bytes_per_job"] / 1000, memory["bare_task_bytes"] / 1000]
+    _barh(
+        left, labels, values, [theme.series[0], theme.muted], [f"{v:.1f} KB" for v in values], theme
+    )
+    _target_line(left, 10, "target < 10 KB", theme)
+    left.set_xlim(0, 13)
+    left.set_xlabel(f"KB per job, {memory['jobs']:,} in flight")
+    left.set_title("6. Memory per in-flight job")
+    modes = [m for m in ("FULL", "NORMAL") if m in journal]
+    rates = [journal[m]["jobs_per_s"] for m in modes]
+    _barh(
+        right,
+        [f"synchronous={m}" for m in modes],
+        rates,
+        [theme.series[1], theme.muted],
+        [f"{r:,.0f}" for r in rates],
+        theme,
+    )
+    right.set_xlim(0, max(rates) * 1.35)
+    right.set_xlabel("journaled jobs per second (5 commits each)")
+    right.set_title("Journal throughput")
+    fig.tight_layout(w_pad=3)
+    return fig
+
+
+# -- 7. routing ------------------------------------------------------------------------------
+
+
+def draw_routing(data: dict[str, Any], theme: Theme) -> Any:
+    """Planning time per built-in policy: a new request shape, and a remembered one."""
+    results = data["results"]
+    policies = list(results)
+    fig, ax = plt.subplots(figsize=(8, 3.9))
+    rows = range(len(policies))
+    new = [results[p]["uncached"]["median_us"] for p in policies]
+    p99 = [results[p]["uncached"]["p99_us"] for p in policies]
+    seen = [results[p]["remembered"]["median_us"] for p in policies]
+    ax.barh(
+        [r - 0.18 for r in rows],
+        new,
+        height=0.34,
+        color=theme.series[0],
+        label="new request shape (median, p99 whisker)",
+    )
+    ax.errorbar(
+        p99,
+        [r - 0.18 for r in rows],
+        xerr=[[p - n for p, n in zip(p99, new, strict=True)], [0] * len(p99)],
+        fmt="none",
+        ecolor=theme.text,
+        capsize=3,
+        lw=1,
+    )
+    ax.barh(
+        [r + 0.18 for r in rows],
+        seen,
+        height=0.34,
+        color=theme.series[2],
+        label="remembered shape (median)",
+    )
+    for row, (n, s) in enumerate(zip(new, seen, strict=True)):
+        ax.annotate(
+            f"{n:.1f} µs",
+            (max(n, p99[row]), row - 0.18),
+            xytext=(5, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=theme.text,
+        )
+        ax.annotate(
+            f"{s:.1f} µs",
+            (s, row + 0.18),
+            xytext=(5, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=8,
+            color=theme.text,
+        )
+    ax.set_yticks(rows, policies)
+    ax.invert_yaxis()
+    ax.grid(axis="y", visible=False)
+    _target_line(ax, 50, "target < 50 µs", theme)
+    ax.set_xlim(0, 62)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel(f"microseconds per plan, {data['cards']} model cards")
+    ax.set_title("7. Routing decision time per built-in policy")
+    return fig
+
+
+# -- 8. rate limits --------------------------------------------------------------------------
+
+
+def draw_ratelimit(data: dict[str, Any], theme: Theme) -> Any:
+    """Achieved create rate over the allowed one, and the 429s each way met."""
+    results = data["results"]
+    values = [r["ratio"] for r in results]
+    colours = [theme.good if r["rejected_429"] == 0 else theme.bad for r in results]
+    text = [
+        f"{r['ratio']:.3f}; {r['rejected_429']:,} refused (429), "
+        f"{r['created']} / {r['jobs']} created"
+        for r in results
+    ]
+    fig, ax = plt.subplots(figsize=(8, 2.7))
+    _barh(ax, [r["way"] for r in results], values, colours, text, theme, clear=0.9)
+    _target_line(ax, 0.9, "target ≥ 0.9 with no 429", theme)
+    ax.set_xlim(0, 1.75)
+    ax.set_xlabel(
+        f"achieved / allowed create rate ({data['limit']} creates per {data['window']:g} s)"
+    )
+    ax.set_title("8. Create-rate saturation")
+    return fig
+
+
+FIGURES = (
+    ("bench-import-time", lambda: load("import_time"), draw_import_time),
+    ("bench-overhead", lambda: load("overhead"), draw_overhead),
+    ("bench-polling", polling_data, draw_polling),
+    ("bench-cost-per-image", lambda: load("cost_per_image"), draw_cost_per_image),
+    ("bench-scale", lambda: load("scale"), draw_scale),
+    ("bench-routing", lambda: load("routing"), draw_routing),
+    ("bench-ratelimit", lambda: load("ratelimit"), draw_ratelimit),
+)
+
+
+# -- the summary table -----------------------------------------------------------------------
+
+
+def _summary_rows() -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    imp = load("import_time")
+    cached = imp["inside_ms"]["bytecode cached / import kierouter + load_registry()"]["median"]
+    cold = imp["inside_ms"]["no bytecode cache / import kierouter + load_registry()"]["median"]
+    rows.append(
+        (
+            "1",
+            "import + plugin discovery, cold process",
+            f"< {imp['target_ms']:g} ms",
+            f"{cached:.1f} ms ({cold:.0f} ms with no `.pyc` cache)",
+            _yes(all(imp["target_met"].values())),
+        )
+    )
+    over = load("overhead")["verdicts"]
+    parts, met = [], []
+    for transport, name in (("httpx", "stock httpx"), ("aiohttp", "httpx-aiohttp")):
+        keys = [k for k in over if k.startswith(f"{transport}@")]
+        ratios = ", ".join(f"{_pct(over[k]['ratio'])} ({k.split('@')[1]})" for k in keys)
+        parts.append(f"{name} {ratios}")
+        met.append(f"{name} {_yes(all(over[k]['met'] for k in keys))}")
+    rows.append(
+        (
+            "2",
+            "router throughput / raw httpx loop (in flight)",
+            "≥ 90 %",
+            "; ".join(parts),
+            ", ".join(met),
+        )
+    )
+    polling = polling_data()
+    reads = " / ".join(
+        f"{polling[m]['reads_median']:g} (mean {polling[m]['reads_mean']:.1f})" for m in _MODES
+    )
+    targets = load("status_reads")["targets_met"]
+    rows.append(
+        (
+            "3",
+            "status reads per image (median): webhook / adaptive / fixed 5 s",
+            "≤ 1 / ≤ 3",
+            reads,
+            _yes(all(targets.values())),
+        )
+    )
+    delays = " / ".join(_seconds(polling[m]["delay"]["median"]) for m in _MODES)
+    rows.append(
+        (
+            "4",
+            "time to detect completion (median, at KIE speed): same three",
+            "(none)",
+            delays,
+            "n/a",
+        )
+    )
+    cost = load("cost_per_image")["results"]
+    rows.append(
+        (
+            "5",
+            "credits per accepted image: " + " / ".join(r["strategy"] for r in cost),
+            "(compare)",
+            " / ".join(f"{r['credits_per_accepted']:.2f}" for r in cost)
+            + "; jobs served: "
+            + " / ".join(f"{r['success_rate'] * 100:.0f} %" for r in cost),
+            "n/a",
+        )
+    )
+    scale = load("scale")
+    memory, journal = scale["memory"], scale["journal"]["FULL"]
+    rows.append(
+        (
+            "6",
+            f"memory per in-flight job at {memory['jobs']:,} jobs",
+            "< 10 KB",
+            f"{memory['bytes_per_job'] / 1000:.1f} KB ({memory['bare_task_bytes'] / 1000:.1f}"
+            " KB for a bare asyncio task)",
+            _yes(memory["target_met"]),
+        )
+    )
+    rows.append(
+        (
+            "6",
+            "journal: batch plan rows; job lifecycles, fsynced",
+            "(none)",
+            f"{journal['insert_rows_per_s'] / 1000:.0f}k rows/s; "
+            f"{journal['jobs_per_s']:,.0f} jobs/s",
+            "n/a",
+        )
+    )
+    routing = load("routing")["results"]
+    medians = [r["uncached"]["median_us"] for r in routing.values()]
+    p99s = [r["uncached"]["p99_us"] for r in routing.values()]
+    rows.append(
+        (
+            "7",
+            "routing decision, new request shape, each built-in policy",
+            "< 50 µs median",
+            f"{min(medians):.0f}-{max(medians):.0f} µs median "
+            f"(p99 {min(p99s):.0f}-{max(p99s):.0f} µs)",
+            _yes(all(r["target_met"] for r in routing.values())),
+        )
+    )
+    rate = load("ratelimit")["results"]
+    paced = [r for r in rate if r["way"] != "no client pacing"]
+    rows.append(
+        (
+            "8",
+            "create rate achieved / allowed",
+            "≥ 0.9, no 429",
+            ", ".join(f"{r['ratio']:.3f} ({r['way']}, {r['rejected_429']} 429s)" for r in paced),
+            _yes(all(r["ratio"] >= 0.9 and r["rejected_429"] == 0 for r in paced)),
+        )
+    )
+    return rows
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def summary_table() -> str:
+    """Every benchmark's headline result, as a Markdown table."""
+    lines = ["| # | benchmark | target | result | met |", "|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in _summary_rows()]
+    return "\n".join(lines) + "\n"
