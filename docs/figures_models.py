@@ -87,10 +87,14 @@ def _label(model: dict[str, Any]) -> str:
 
 # where a label may go, relative to its marker, in points: the nearest free one is taken
 _PLACES = [
-    (dx, dy, "left" if dx > 0 else "right" if dx < 0 else "center")
-    for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48)
-    for dx in (8, -8)
+    (dx, dy, "left" if dx > 0 else "right")
+    for dxs in ((8, -8), (40, -40))  # beside the marker first, further off only if need be
+    for dy in (0, 12, -12, 24, -24, 36, -36, 48, -48, 60, -60, 72, -72)
+    for dx in dxs
 ]
+
+
+_LEADER = {"arrowstyle": "-", "lw": 0.6, "shrinkA": 0, "shrinkB": 4}
 
 
 def _overlaps(box: Any, others: list[Any]) -> bool:
@@ -102,7 +106,9 @@ def _place_labels(
 ) -> None:
     """Label each group of markers where its text overlaps no other label, marker or edge."""
     renderer = FigureCanvasAgg(ax.figure).get_renderer()  # measures text like the SVG writer
+    # labels stay inside the axes, but may run into the figure's right margin
     frame = ax.get_window_extent(renderer)
+    right = ax.figure.bbox.x1
     # every marker, as a small box around its centre
     taken = []
     for collection in ax.collections:
@@ -119,49 +125,29 @@ def _place_labels(
                 textcoords="offset points",
                 ha=align,
                 va="center",
-                fontsize=8,
+                fontsize=9.5,
                 color=theme.text,
                 fontweight="bold" if first else "normal",
                 linespacing=1.3,
-                arrowprops={
-                    "arrowstyle": "-",
-                    "color": theme.muted,
-                    "lw": 0.6,
-                    "shrinkA": 0,
-                    "shrinkB": 4,
-                }
-                if dy
-                else None,
+                # a label away from its marker gets a thin line to it
+                arrowprops=None if (dy, abs(dx)) == (0, 8) else _LEADER | {"color": theme.muted},
             )
             # the text alone: an annotation's own extent includes its leader line
             note.update_positions(renderer)
             box = Text.get_window_extent(note, renderer).expanded(1.02, 1.1)
-            inside = (
-                frame.x0 <= box.x0
-                and box.x1 <= frame.x1
-                and frame.y0 <= box.y0 <= box.y1 <= frame.y1
-            )
-            if inside and not _overlaps(box, taken):
+            inside = frame.x0 <= box.x0 and box.x1 <= right and frame.y0 <= box.y0
+            if inside and box.y1 <= frame.y1 and not _overlaps(box, taken):
                 taken.append(box)
                 break
             note.remove()
-        else:  # nowhere free: beside the marker, where it least hides anything
-            note = ax.annotate(
-                text,
-                (x, y),
-                xytext=(8, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-                color=theme.text,
-            )
-            taken.append(note.get_window_extent(renderer))
+        else:
+            raise RuntimeError(f"no room for the label {text!r}: make the figure larger")
 
 
 def draw_cost_quality(data: dict[str, Any], theme: Theme) -> Any:
     """Scatter of credits (log scale) against quality, one marker per card."""
     models = data["models"]
-    fig, ax = plt.subplots(figsize=(8, 6.6))
+    fig, ax = plt.subplots(figsize=(8, 7.6))
     groups: dict[tuple[float, float], list[dict[str, Any]]] = {}
     for model in models:
         groups.setdefault((model["credits"], model["quality"]), []).append(model)
@@ -183,8 +169,8 @@ def draw_cost_quality(data: dict[str, Any], theme: Theme) -> Any:
     credits = [m["credits"] for m in models]
     qualities = [m["quality"] for m in models]
     ax.set_xscale("log")
-    ax.set_xlim(min(credits) / 1.3, max(credits) * 4)
-    ax.set_ylim(min(qualities) - 0.3, max(qualities) + 0.3)
+    ax.set_xlim(min(credits) / 1.3, max(credits) * 2.5)
+    ax.set_ylim(min(qualities) - 0.35, max(qualities) + 0.3)
     ticks = sorted({1, 2, 4, 8, 16, *[round(c) for c in (min(credits), max(credits))]})
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.minorticks_off()
@@ -218,7 +204,7 @@ def draw_cost_quality(data: dict[str, Any], theme: Theme) -> Any:
         )
     )
     fig.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), fontsize=8.5, ncols=4
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.02), fontsize=10, ncols=3
     )
     return fig
 
@@ -241,7 +227,7 @@ def latency_data() -> dict[str, Any]:
 def draw_latency(data: dict[str, Any], theme: Theme) -> Any:
     """A bar from p50 to p90 per model, fastest on top."""
     models = data["models"]
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(models) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, 0.34 * len(models) + 1.2))
     for row, model in enumerate(models):
         colour = theme.family(model["family"])
         ax.plot([model["p50"], model["p90"]], [row, row], color=colour, lw=6, solid_capstyle="butt")
@@ -252,10 +238,10 @@ def draw_latency(data: dict[str, Any], theme: Theme) -> Any:
             xytext=(5, 0),
             textcoords="offset points",
             va="center",
-            fontsize=8,
+            fontsize=9.5,
             color=theme.muted,
         )
-    ax.set_yticks(range(len(models)), [m["id"] for m in models], fontsize=8.5)
+    ax.set_yticks(range(len(models)), [m["id"] for m in models], fontsize=10)
     ax.invert_yaxis()
     ax.set_xlim(0, max(m["p90"] for m in models) * 1.12)
     ax.grid(axis="y", visible=False)
@@ -307,7 +293,7 @@ def ladder_data() -> dict[str, Any]:
 def draw_ladder(data: dict[str, Any], theme: Theme) -> Any:
     """The rungs from the bottom up, each with its model, credits and how often it runs."""
     rungs = data["rungs"]
-    height, gap, width = 0.95, 0.42, 10.0
+    height, gap, width = 1.05, 0.42, 10.0
     fig, ax = plt.subplots(figsize=(8, 0.62 * len(rungs) * (height + gap) + 1.6))
     ax.set_axis_off()
     for i, rung in enumerate(rungs):
@@ -341,7 +327,7 @@ def draw_ladder(data: dict[str, Any], theme: Theme) -> Any:
             1.1,
             y + height - 0.42,
             "\n".join(models),
-            fontsize=8.5,
+            fontsize=10,
             color=theme.text,
             va="top",
             linespacing=1.4,
@@ -350,7 +336,7 @@ def draw_ladder(data: dict[str, Any], theme: Theme) -> Any:
             width - 0.15,
             y + height - 0.2,
             f"p(success) {rung['p_success']:.2f}",
-            fontsize=8.5,
+            fontsize=10,
             color=theme.text,
             ha="right",
             va="center",
@@ -359,7 +345,7 @@ def draw_ladder(data: dict[str, Any], theme: Theme) -> Any:
             width - 0.15,
             y + 0.2,
             f"runs for {rung['reach'] * 100:.3g} % of jobs",
-            fontsize=8.5,
+            fontsize=10,
             color=theme.muted,
             ha="right",
             va="center",
@@ -390,7 +376,7 @@ def draw_ladder(data: dict[str, Any], theme: Theme) -> Any:
                 1.62,
                 y - gap / 2,
                 "failed or rejected: the next rung",
-                fontsize=8,
+                fontsize=9.5,
                 color=theme.muted,
                 va="center",
             )
