@@ -2,9 +2,10 @@
 
 Every figure is drawn from something the project computes or measures, never typed in: the
 model cards of the shipped plugins and the policy engine (``figures_models.py``), and the
-benchmarks' results in ``bench/results/*.json`` (``figures_bench.py``). Each figure is written
-twice, for Material's light and dark schemes, as SVG with text left as text in system fonts:
-``docs/assets/figures/NAME.svg`` and ``NAME-dark.svg``. A page shows the one that matches::
+benchmarks' results in ``bench/results/*.json`` (``figures_bench.py``; the summary table,
+``figures_summary.py``). Each figure is written twice, for Material's light and dark schemes,
+as SVG with text left as text in system fonts: ``docs/assets/figures/NAME.svg`` and
+``NAME-dark.svg``. A page shows the one that matches::
 
     ![Alt text](assets/figures/NAME.svg#only-light)
     ![Alt text](assets/figures/NAME-dark.svg#only-dark)
@@ -35,6 +36,7 @@ matplotlib.use("svg")  # no display: before pyplot is imported (by this and the 
 
 import figures_bench
 import figures_models
+import figures_summary
 import matplotlib.pyplot as plt
 from figures_theme import DARK, LIGHT, Theme
 
@@ -106,7 +108,7 @@ def render(out_dir: Path) -> dict[str, bytes]:
 
 def summary_block() -> str:
     """The generated part of performance.md: the summary table, between its markers."""
-    return f"{SUMMARY_START}\n{figures_bench.summary_table()}{SUMMARY_END}"
+    return f"{SUMMARY_START}\n{figures_summary.summary_table()}{SUMMARY_END}"
 
 
 def write_summary(page: Path = PERFORMANCE) -> bool:

@@ -1,8 +1,8 @@
-"""The benchmarks' figures and the summary table of docs/performance.md, from bench/results.
+"""The benchmarks' figures, from bench/results.
 
 Each benchmark writes ``bench/results/NAME.json`` (its full run; ``--quick`` runs write
 ``NAME-quick.json``, not used here). A figure shows the benchmark's headline comparison with its
-target; :func:`summary_table` states every result in one table.
+target; ``figures_summary.py`` states every result in one table.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 from figures_theme import Theme
 
-__all__ = ["FIGURES", "RESULTS", "load", "summary_table"]
+__all__ = ["FIGURES", "MODES", "RESULTS", "load", "pct", "polling_data", "seconds"]
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
-_MODES = ("webhook", "adaptive polling", "fixed 5 s polling")
+MODES = ("webhook", "adaptive polling", "fixed 5 s polling")
 
 
 def load(name: str) -> dict[str, Any]:
@@ -28,12 +28,14 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
-def _pct(ratio: float) -> str:
+def seconds(value: float) -> str:
+    """``value`` seconds, in ms below one second."""
+    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def pct(ratio: float) -> str:
+    """``ratio`` as a whole percentage."""
     return f"{ratio * 100:.0f} %"
-
-
-def _yes(met: bool) -> str:
-    return "yes" if met else "**no**"
 
 
 def _target_line(ax: Any, value: float, label: str, theme: Theme, *, vertical: bool = True) -> None:
@@ -129,7 +131,7 @@ def draw_overhead(data: dict[str, Any], theme: Theme) -> Any:
     values = [v["ratio"] * 100 for v in verdicts.values()]
     colours = [theme.good if v["met"] else theme.bad for v in verdicts.values()]
     text = [
-        f"{_pct(v['ratio'])} ({v['extra_cpu_ms_per_job']:+.2f} ms CPU per job)"
+        f"{pct(v['ratio'])} ({v['extra_cpu_ms_per_job']:+.2f} ms CPU per job)"
         for v in verdicts.values()
     ]
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -142,7 +144,7 @@ def draw_overhead(data: dict[str, Any], theme: Theme) -> Any:
         theme,
         clear=data["target"] * 100,
     )
-    _target_line(ax, data["target"] * 100, f"target ≥ {_pct(data['target'])}", theme)
+    _target_line(ax, data["target"] * 100, f"target ≥ {pct(data['target'])}", theme)
     ax.set_xlim(0, max(values) * 1.45)
     ax.set_xlabel("router jobs/s as % of a raw httpx loop's, same transport")
     ax.set_title("2. Router overhead vs raw HTTP")
@@ -167,7 +169,7 @@ def polling_data() -> dict[str, Any]:
                 for k in ("median", "q1", "q3", "p90")
             },
         }
-        for mode in _MODES
+        for mode in MODES
     }
 
 
@@ -180,7 +182,7 @@ _POLLING_LABELS = {
 def draw_polling(data: dict[str, Any], theme: Theme) -> Any:
     """Status reads per image against the delay before the client knows a task finished."""
     fig, ax = plt.subplots(figsize=(8, 4.4))
-    for colour, mode in zip(theme.series, _MODES, strict=False):
+    for colour, mode in zip(theme.series, MODES, strict=False):
         row = data[mode]
         d = row["delay"]
         x = row["reads_mean"]
@@ -197,7 +199,7 @@ def draw_polling(data: dict[str, Any], theme: Theme) -> Any:
         )
         label = (
             f"{mode}\n{row['reads_mean']:.2f} reads per image (median {row['reads_median']:g}),"
-            f"\nknown {_seconds(d['median'])} after done (median)"
+            f"\nknown {seconds(d['median'])} after done (median)"
         )
         # the webhook's label beside its point; the two polling ways' above and below theirs,
         # which are close together
@@ -216,7 +218,7 @@ def draw_polling(data: dict[str, Any], theme: Theme) -> Any:
     ax.set_xlim(0, max(r["reads_mean"] for r in data.values()) * 1.5)
     ax.set_ylim(0.001, 300)
     ticks = [0.001, 0.01, 0.1, 1, 10]
-    ax.set_yticks(ticks, [_seconds(t) for t in ticks])
+    ax.set_yticks(ticks, [seconds(t) for t in ticks])
     ax.minorticks_off()
     ax.set_xlabel("status reads per image (mean)")
     ax.set_ylabel("seconds from done to known\n(median and IQR, at KIE speed, log)")
@@ -388,132 +390,3 @@ FIGURES = (
     ("bench-routing", lambda: load("routing"), draw_routing),
     ("bench-ratelimit", lambda: load("ratelimit"), draw_ratelimit),
 )
-
-
-# -- the summary table -----------------------------------------------------------------------
-
-
-def _summary_rows() -> list[tuple[str, str, str, str, str]]:
-    rows = []
-    imp = load("import_time")
-    cached = imp["inside_ms"]["bytecode cached / import kierouter + load_registry()"]["median"]
-    cold = imp["inside_ms"]["no bytecode cache / import kierouter + load_registry()"]["median"]
-    rows.append(
-        (
-            "1",
-            "import + plugin discovery, cold process",
-            f"< {imp['target_ms']:g} ms",
-            f"{cached:.1f} ms ({cold:.0f} ms with no `.pyc` cache)",
-            _yes(all(imp["target_met"].values())),
-        )
-    )
-    over = load("overhead")["verdicts"]
-    parts, met = [], []
-    for transport, name in (("httpx", "stock httpx"), ("aiohttp", "httpx-aiohttp")):
-        keys = [k for k in over if k.startswith(f"{transport}@")]
-        ratios = ", ".join(f"{_pct(over[k]['ratio'])} ({k.split('@')[1]})" for k in keys)
-        parts.append(f"{name} {ratios}")
-        met.append(f"{name} {_yes(all(over[k]['met'] for k in keys))}")
-    rows.append(
-        (
-            "2",
-            "router throughput / raw httpx loop (in flight)",
-            "≥ 90 %",
-            "; ".join(parts),
-            ", ".join(met),
-        )
-    )
-    polling = polling_data()
-    reads = " / ".join(
-        f"{polling[m]['reads_median']:g} (mean {polling[m]['reads_mean']:.1f})" for m in _MODES
-    )
-    targets = load("status_reads")["targets_met"]
-    rows.append(
-        (
-            "3",
-            "status reads per image (median): webhook / adaptive / fixed 5 s",
-            "≤ 1 / ≤ 3",
-            reads,
-            _yes(all(targets.values())),
-        )
-    )
-    delays = " / ".join(_seconds(polling[m]["delay"]["median"]) for m in _MODES)
-    rows.append(
-        (
-            "4",
-            "time to detect completion (median, at KIE speed): same three",
-            "(none)",
-            delays,
-            "n/a",
-        )
-    )
-    cost = load("cost_per_image")["results"]
-    rows.append(
-        (
-            "5",
-            "credits per accepted image: " + " / ".join(r["strategy"] for r in cost),
-            "(compare)",
-            " / ".join(f"{r['credits_per_accepted']:.2f}" for r in cost)
-            + "; jobs served: "
-            + " / ".join(f"{r['success_rate'] * 100:.0f} %" for r in cost),
-            "n/a",
-        )
-    )
-    scale = load("scale")
-    memory, journal = scale["memory"], scale["journal"]["FULL"]
-    rows.append(
-        (
-            "6",
-            f"memory per in-flight job at {memory['jobs']:,} jobs",
-            "< 10 KB",
-            f"{memory['bytes_per_job'] / 1000:.1f} KB ({memory['bare_task_bytes'] / 1000:.1f}"
-            " KB for a bare asyncio task)",
-            _yes(memory["target_met"]),
-        )
-    )
-    rows.append(
-        (
-            "6",
-            "journal: batch plan rows; job lifecycles, fsynced",
-            "(none)",
-            f"{journal['insert_rows_per_s'] / 1000:.0f}k rows/s; "
-            f"{journal['jobs_per_s']:,.0f} jobs/s",
-            "n/a",
-        )
-    )
-    routing = load("routing")["results"]
-    medians = [r["uncached"]["median_us"] for r in routing.values()]
-    p99s = [r["uncached"]["p99_us"] for r in routing.values()]
-    rows.append(
-        (
-            "7",
-            "routing decision, new request shape, each built-in policy",
-            "< 50 µs median",
-            f"{min(medians):.0f}-{max(medians):.0f} µs median "
-            f"(p99 {min(p99s):.0f}-{max(p99s):.0f} µs)",
-            _yes(all(r["target_met"] for r in routing.values())),
-        )
-    )
-    rate = load("ratelimit")["results"]
-    paced = [r for r in rate if r["way"] != "no client pacing"]
-    rows.append(
-        (
-            "8",
-            "create rate achieved / allowed",
-            "≥ 0.9, no 429",
-            ", ".join(f"{r['ratio']:.3f} ({r['way']}, {r['rejected_429']} 429s)" for r in paced),
-            _yes(all(r["ratio"] >= 0.9 and r["rejected_429"] == 0 for r in paced)),
-        )
-    )
-    return rows
-
-
-def _seconds(value: float) -> str:
-    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
-
-
-def summary_table() -> str:
-    """Every benchmark's headline result, as a Markdown table."""
-    lines = ["| # | benchmark | target | result | met |", "|---|---|---|---|---|"]
-    lines += [f"| {' | '.join(row)} |" for row in _summary_rows()]
-    return "\n".join(lines) + "\n"
