@@ -9,7 +9,8 @@ griffe loads them, before mkdocstrings renders them:
 * a role whose target is a public name, or a member of one, becomes a mkdocstrings
   cross-reference to the name the API pages render (``[`Registry`][kierouter.Registry]``), found
   the way Sphinx finds it: as written, then relative to the object, its class and its module;
-* a role whose target is private or outside kierouter (``msgspec.Struct``) becomes plain code;
+* a role whose target is private or outside kierouter (``msgspec.Struct``) becomes plain code
+  (a private path shown by its last name only);
 * ``~`` shows the last component only; functions and methods get ``()``, as Sphinx shows them.
 
 It is loaded by mkdocs.yml (``extensions: [docs/griffe_public.py]``);
@@ -134,8 +135,12 @@ def rewrite_roles(text: str, context: Any, mapping: dict[str, str]) -> str:
         else:
             if match["tilde"]:
                 shown = target.rsplit(".", 1)[-1]
-            else:  # a full path is shown as the public one (kierouter._config.x -> kierouter.x)
-                shown = public if public and target.startswith("kierouter") else target
+            elif target.startswith("kierouter"):
+                # a full path is shown as the public one (kierouter._config.x -> kierouter.x), a
+                # private one by its last name only
+                shown = public or target.rsplit(".", 1)[-1]
+            else:
+                shown = target
             if match["role"] in _CALLABLE_ROLES:
                 shown += "()"
         return f"[`{shown}`][{public}]" if public else f"`{shown}`"
