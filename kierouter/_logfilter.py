@@ -22,8 +22,9 @@ _REDACTED = "[redacted]"
 _SECRET_PARAM = re.compile(
     r"(?i)([?&;](?:token|signature|sig|key|api_?key|secret|access_token|hmac)=)[^&;\s\"'#]*"
 )
+# header values that are credentials, as a header dump or a repr of headers shows them
 _SECRET_HEADER = re.compile(
-    r"(?i)(x-webhook-signature|authorization)(['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,)]+"
+    r"(?i)(x-webhook-signature|authorization)(['\"]?\s*[:=,]\s*['\"]?(?:bearer\s+)?)[^'\"\s,)]+"
 )
 _INSTALLED_ON = ("uvicorn.access", "uvicorn.error", "httpx")
 

@@ -53,7 +53,8 @@ class ServerLimits:
     Attributes:
         header_timeout: seconds a request's head (request line and headers) may take to arrive,
             from the connection's opening or the first byte of a keep-alive request.
-        keep_alive: seconds an idle keep-alive connection is kept open.
+        keep_alive: seconds an idle keep-alive connection is kept open: longer than httpx's
+            5 s pool expiry, so a client reusing a connection never races the server closing it.
         body_timeout: seconds a request's body may take to arrive after its head (``None``: the
             app decides; the webhook receiver has its own, shorter timeout).
         max_connections: open connections at most; a connection beyond it is closed at once.
@@ -61,17 +62,14 @@ class ServerLimits:
     """
 
     header_timeout: float = 10.0
-    keep_alive: int = 5
+    keep_alive: int = 15
     body_timeout: float | None = 60.0
     max_connections: int | None = 1000
     shutdown_grace: float = 1.0
 
 
-RECEIVER_LIMITS = ServerLimits(keep_alive=15, body_timeout=None, max_connections=1000)
-"""Limits of a server running the webhook receiver (the receiver times out bodies itself).
-
-The keep-alive is longer than httpx's 5 s pool expiry, so a client that reuses a connection
-never races the server closing it."""
+RECEIVER_LIMITS = ServerLimits(body_timeout=None)
+"""Limits of a server running the webhook receiver (it times out bodies itself, 408 first)."""
 
 EMULATOR_LIMITS = ServerLimits(
     header_timeout=30.0, keep_alive=75, body_timeout=60.0, max_connections=None

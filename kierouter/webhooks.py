@@ -155,6 +155,12 @@ class WebhookReceiver:
         clock: Callable[[], float] = time.time,
         remember: int = 10_000,
     ) -> None:
+        if max_body <= 0:
+            raise ConfigurationError(f"max_body must be a positive number of bytes, got {max_body}")
+        if read_timeout is not None and read_timeout <= 0:
+            raise ConfigurationError(
+                f"read_timeout must be positive seconds (or None for no limit), got {read_timeout}"
+            )
         if spool is not None and token_secret is None:
             raise ConfigurationError(
                 "a callback spool needs token_secret: the processes sharing the spool check "
@@ -350,7 +356,9 @@ class WebhookReceiver:
             stored = await asyncio.to_thread(self._spool.put, job_key, task_id, body)
         except sqlite3.Error as exc:
             # Not 200: KIE retries a callback it could not deliver, and one may reach the owner.
-            log.warning("cannot write the callback spool %s: %s", self._spool.path, exc)
+            log.warning(
+                "cannot write the callback spool %s: %s", self._spool.path, redact(str(exc))
+            )
             return 503, "callback spool unavailable"
         if not stored:
             return 200, "duplicate"

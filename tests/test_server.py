@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -249,3 +252,49 @@ async def test_access_log_never_shows_a_token(caplog: pytest.LogCaptureFixture) 
     lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert lines and "/kie/callback/job-1?token=[redacted]&x=1" in lines[0]
     assert not [line for line in lines if "SeCrEtToKeN123" in line]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("command", [["sim"], ["webhook", "serve"]], ids=["sim", "webhook serve"])
+async def test_command_line_servers_stop_cleanly_on_a_signal(
+    command: list[str], sig: signal.Signals
+) -> None:
+    """`kierouter sim` and `kierouter webhook serve` serve until SIGINT or SIGTERM, then stop
+    with exit code 0 and no traceback, an open keep-alive connection notwithstanding."""
+    env = {**os.environ, "KIEROUTER_WEBHOOK_TOKEN_SECRET": "signal-test-secret"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kierouter.cli", *command, "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+    async with httpx.AsyncClient(base_url=url) as http:
+        answer = await http.get("/kie/callback/x")
+        proc.send_signal(sig)
+        code = await asyncio.wait_for(proc.wait(), 20)
+    err = (await proc.stderr.read()).decode()
+    assert answer.status_code in (404, 405)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("line", "secret"),
+    [
+        ("POST /kie/callback/j?token=abcDEF123 HTTP/1.1", "abcDEF123"),
+        ("GET /x?a=1&api_key=k-998877&b=2", "k-998877"),
+        ("headers: {'x-webhook-signature': 'c2lnbmF0dXJl'}", "c2lnbmF0dXJl"),
+        ("Authorization: Bearer sk-live-424242", "sk-live-424242"),
+    ],
+)
+def test_redacting_filter_scrubs_credentials(line: str, secret: str) -> None:
+    """RedactingFilter removes credential values from a record's message and its arguments,
+    leaving the rest of the line readable."""
+    from kierouter.webhooks import RedactingFilter
+
+    for msg, args in ((line, ()), ("%s - %d", (line, 200))):
+        record = logging.LogRecord("uvicorn.access", logging.INFO, "", 0, msg, args, None)
+        assert RedactingFilter().filter(record)
+        text = record.getMessage()
+        assert secret not in text and "[redacted]" in text
+        assert text.split("[redacted]")[0] == (msg % args if args else msg).split(secret)[0]
