@@ -2,8 +2,9 @@
 
 KIE's result links expire (20-minute download links; files kept for days), so a result is fetched
 in the same step that sees ``success``. Each file is streamed to a temporary file inside the output
-folder, checked (size cap, an ``image/*`` type), hashed, then renamed into place, so a crash never
-leaves a half-written image under its final name. Names come from the job key and the image index,
+folder, checked (size cap, an ``image/*`` type, the format's end mark: a transfer cut short is
+fetched again), hashed, then renamed into place, so a crash never leaves a half-written image
+under its final name. Names come from the job key and the image index,
 sanitised so they can never leave the output folder.
 
 Only ``http``/``https`` URLs are fetched. Redirects are followed by hand, at most a few, and never
@@ -92,6 +93,21 @@ def _sniff(prefix: bytes) -> str | None:
     if prefix[:4] == b"RIFF" and prefix[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def _whole(content_type: str, prefix: bytes, tail: bytes, size: int) -> bool:
+    """Whether an image's bytes end where its format says (a transfer cut short does not):
+    PNG's IEND chunk, JPEG's end-of-image marker, GIF's trailer, WebP's RIFF length. Types
+    without such a mark pass."""
+    if content_type == "image/png":
+        return tail.endswith(b"IEND\xaeB`\x82")
+    if content_type in ("image/jpeg", "image/jpg"):
+        return b"\xff\xd9" in tail  # some encoders leave a few bytes after the marker
+    if content_type == "image/gif":
+        return tail.endswith(b";")
+    if content_type == "image/webp":
+        return int.from_bytes(prefix[4:8], "little") + 8 == size
+    return True
 
 
 def image_extension(content_type: str) -> str:
@@ -321,6 +337,7 @@ class Downloader:
         digest = hashlib.sha256()
         size = 0
         prefix = b""
+        tail = b""
         try:
             with _disk(directory, url), temp.open("wb") as out:
                 async for chunk in response.aiter_bytes():
@@ -333,11 +350,14 @@ class Downloader:
                         )
                     if len(prefix) < 16:
                         prefix += chunk[: 16 - len(prefix)]
+                    tail = (tail + chunk)[-16:]
                     digest.update(chunk)
                     out.write(chunk)
             if size == 0:
                 raise DownloadError(f"{_short(url)} returned an empty file", url=url)
             content_type = self._content_type(declared, prefix, url)
+            if not _whole(content_type, prefix, tail, size):
+                raise DownloadError(f"{_short(url)} was cut short ({size} bytes)", url=url)
             final = directory / f"{stem}{image_extension(content_type)}"
             # safe_stem already allows no separators; this guards future changes to it.
             if final.parent != directory or final.name.startswith("."):
