@@ -189,6 +189,7 @@ class Downloader:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_redirects: int = 5,
         attempts: int = 3,
+        retry_wait: float = 0.2,
     ) -> None:
         self.client = client
         self.allow_private = allow_private
@@ -197,6 +198,8 @@ class Downloader:
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
         self.attempts = attempts
+        #: seconds before the second quick try of a file; doubles per try (at most 10x)
+        self.retry_wait = retry_wait
         #: Counters a test or benchmark can read.
         self.stats = {"files": 0, "bytes": 0, "reminted": 0}
 
@@ -245,7 +248,7 @@ class Downloader:
                 failures += 1
                 if failures >= self.attempts:
                     raise DownloadError(f"could not fetch {_short(url)}: {exc}", url=url) from None
-                await asyncio.sleep(min(0.2 * 2**failures, 2.0))
+                await asyncio.sleep(min(self.retry_wait * 2**failures, 10 * self.retry_wait))
 
     async def _remint(self, url: str, task_id: str | None, provider: Provider) -> str:
         body = provider.download_url_body(task_id or "", url)

@@ -167,6 +167,7 @@ class Router:
             self.client,
             allow_private=allow_private_downloads,
             allow_hosts=emulator_hosts(self.client.base_url),
+            retry_wait=0.2 * min(1.0, latency_scale),  # an emulator's files answer faster too
         )
         self._watcher = Watcher()
         self._ctx = RunContext(

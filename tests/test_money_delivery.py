@@ -46,9 +46,14 @@ def _head(path: str) -> bytes:
 
 def _router(emu: Emulator, **kw: Any) -> Router:
     client = kr.KieClient(
-        emu.api_key, base_url=emu.base_url, read_rate=1000, read_timeout=kw.pop("timeout", 5.0)
+        emu.api_key,
+        base_url=emu.base_url,
+        read_rate=1000,
+        read_timeout=kw.pop("timeout", 5.0),
+        read_attempts=kw.pop("read_attempts", 5),
     )
     kw.setdefault("poll", PollConfig(retry_backoff=0.5))
+    kw.setdefault("allow_private_downloads", True)  # (also implied by the emulator's base URL)
     return Router(_plugins(), client=client, latency_scale=1 / SCALE, **kw)
 
 
@@ -60,9 +65,9 @@ async def test_a_blip_of_file_errors_is_retried_not_paid_again(
     emu.inject("http_500", paths="files", count=3)
     async with _router(emu, out_dir=tmp_path) as router:
         result = await router.generate("a red fox", policy=LADDER)
+    assert emu.stats()["created_total"] == 1
     assert result.delivery == "downloaded" and len(result.files) == 1
     assert _head(result.files[0].path) == b"\x89PNG"
-    assert emu.stats()["created_total"] == 1
     assert [a.outcome for a in result.attempts] == ["success"]
 
 
@@ -82,10 +87,7 @@ async def test_a_result_that_cannot_be_saved_is_paid_undelivered(
     backend = SqliteJournal(tmp_path / "journal.sqlite")
     backend.add_jobs([("row-1", {"prompt": "a red fox"})])
     out = tmp_path / "out"
-    router = _router(
-        emu, out_dir=out, journal=RouterJournal(backend), timeout=0.5,
-        poll=PollConfig(retry_backoff=0.5, download_retries=1),
-    )  # fmt: skip
+    router = _router(emu, out_dir=out, journal=RouterJournal(backend), timeout=0.5)
     async with router:
         with pytest.raises(kr.PaidUndeliveredError) as info:
             await router.generate("a red fox", policy=LADDER, job_key="row-1")
@@ -153,7 +155,7 @@ async def test_expired_links_are_reminted_and_said_so_when_they_cannot_be(
 ) -> None:
     """A finished task's links expire: fetching it re-mints them through download-url; when
     download-url cannot renew them either, the DownloadError says the links have expired."""
-    async with _router(emu) as router:
+    async with _router(emu, read_attempts=1) as router:
         result = await router.generate("a red fox", policy=LADDER)  # no out_dir: URLs only
         assert result.delivery == "urls" and result.files == ()
         emu.advance(48 * 3600)  # past the result links' lifetime
