@@ -297,7 +297,12 @@ class Router:
     async def drain(self, job_key: str | None = None) -> list[Attempt]:
         """Wait until every watched task (of ``job_key``, or of every job) has ended and been
         recorded; return the attempts they ended with: ``extra`` (paid, images saved),
-        ``failed`` or ``timeout``. Each watch ends within ``PollConfig.watch_limit``."""
+        ``failed`` or ``timeout``. Each watch ends within ``PollConfig.watch_limit``.
+
+        A watched task that ended while its job still ran is in that job's result already (its
+        hedged attempt became the extra); the ones that were still running when the job
+        returned are exactly those its ``Result.watching`` names.
+        """
         return await self._watcher.wait(job_key)
 
     # -- planning ------------------------------------------------------------------------------

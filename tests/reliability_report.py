@@ -48,6 +48,8 @@ class Entry:
 
 
 ENTRIES: list[Entry] = []
+#: rows of the money soak's own table (tests/test_money_soak.py)
+MONEY: list[dict[str, Any]] = []
 
 
 class Recorder:
@@ -59,6 +61,10 @@ class Recorder:
     def record(self, area: str, what: str, *, tried: int, outcome: str, lost: int = 0) -> None:
         """Note that ``what`` (an attack or fault of ``area``) was tried ``tried`` times."""
         ENTRIES.append(Entry(area, what, int(tried), outcome, int(lost), self._test))
+
+    def record_money(self, row: dict[str, Any]) -> None:
+        """Note one run of the money soak (a row of its own table)."""
+        MONEY.append({**row, "test": self._test})
 
 
 @pytest.fixture
@@ -77,6 +83,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         fh.write(json.dumps(head) + "\n")
         for entry in ENTRIES:
             fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        for row in MONEY:
+            fh.write(json.dumps({"money": row}, ensure_ascii=False) + "\n")
 
 
 # -- the report ---------------------------------------------------------------------------------

@@ -132,18 +132,20 @@ class BalanceProbe:
         #: models whose status answers reported a task's cost: no probing for them
         self.reporting: set[str] = set()
 
-    def wanted(self, model: str) -> bool:
-        """Whether to read the balance before a create on ``model`` now."""
-        return self.running == 0 and model not in self.reporting
-
-    def sent(self) -> int:
-        """A create was sent; returns the epoch its task's end must find."""
-        self.epoch += 1
+    def begin(self, model: str) -> bool:
+        """A create on ``model`` is about to be sent: count it as running. Returns whether a
+        balance read before it would be alone (nothing else of the router running)."""
+        alone = self.running == 0 and model not in self.reporting
         self.running += 1
+        self.epoch += 1
+        return alone
+
+    def expect(self) -> int:
+        """The epoch a task's end must find (one more: its own end) for its reading to hold."""
         return self.epoch + 1
 
     def ended(self) -> None:
-        """A task of this router ended (or its create was refused)."""
+        """A task of this router ended (or its create was refused: KIE made no task)."""
         self.epoch += 1
         self.running = max(0, self.running - 1)
 

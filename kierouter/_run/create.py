@@ -133,9 +133,10 @@ async def send(state: JobState, run: TaskRun) -> None:
     run.hold = await ctx.spend.hold(run.model, run.cost)
     run.held = run.hold.amount
     state.budget.hold(run.held)
-    if ctx.probe.wanted(run.model):
+    if ctx.probe.begin(run.model):
         with contextlib.suppress(KieRouterError):  # no reading: the card's price is used
             run.balance_before = await ctx.client.credits()
+    run.probe_epoch = ctx.probe.expect()
     state.budget.take_attempt()
     run.attempt_no = state.budget.attempts_used
     if state.journal is not None:
@@ -147,16 +148,11 @@ async def send(state: JobState, run: TaskRun) -> None:
     try:
         data = await ctx.client.create(run.prepared.path, run.prepared.body, job_key=state.job_key)
     except AmbiguousSubmissionError as exc:
-        run.probe_epoch = ctx.probe.sent()
         await _ambiguous(state, run, exc)
         return
     except KieRouterError as exc:
         _release(state, run)
         await _refused(state, run, exc)
-    except BaseException:  # cancelled while the POST was in flight: it may have reached KIE
-        run.probe_epoch = ctx.probe.sent()
-        raise
-    run.probe_epoch = ctx.probe.sent()
     try:
         run.task_id = _parse_create(run.card, run.provider, data)
     except KieRouterError as exc:
@@ -173,6 +169,7 @@ async def send(state: JobState, run: TaskRun) -> None:
 
 def _release(state: JobState, run: TaskRun) -> None:
     """KIE made no task: give back what was held for it."""
+    state.ctx.probe.ended()
     state.budget.settle(run.held, 0.0)
     run.held = 0.0
     if run.hold is not None:

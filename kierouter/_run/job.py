@@ -312,10 +312,7 @@ class Job:
                         os.unlink(file.path)
                 return None
             ctx.observe(run.model, True, state.plan.intent)
-            watching = self.watcher.watching(state.job_key)
-            return await serve(
-                state, run, status, charged, None if scratch else delivered, watching=watching
-            )
+            return await serve(state, run, status, charged, None if scratch else delivered)
         finally:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -353,7 +350,7 @@ class Job:
         run.hold = ctx.spend.hold_existing(card.id, cost)
         run.held = run.hold.amount
         state.budget.hold(run.held)
-        run.probe_epoch = ctx.probe.sent()
+        ctx.probe.begin(card.id)  # running: no balance reading of its own (none before it)
         if existing.task_id:
             ctx.owners.add(existing.task_id, state.job_key)
         return run

@@ -137,11 +137,12 @@ async def serve(
     status: TaskStatus,
     charged: Charge,
     delivered: Delivered | None,
-    *,
-    watching: tuple[str, ...] = (),
 ) -> Result:
     """Record the serving attempt and the result together; raise
-    :class:`~kierouter.PaidUndeliveredError` when its images could not be saved."""
+    :class:`~kierouter.PaidUndeliveredError` when its images could not be saved.
+
+    ``Result.watching`` names the hedged tasks whose end is not in this result: still watched,
+    or ended a moment ago and about to be recorded (as an extra, or a failure) after it."""
     undelivered = delivered is not None and not delivered.complete
     note = ""
     if run.named_by_callback:
@@ -169,7 +170,7 @@ async def serve(
         job_key=state.job_key,
         delivery="urls" if delivered is None else "undelivered" if undelivered else "downloaded",
         delivery_error=delivered.error if delivered is not None else "",
-        watching=watching,
+        watching=tuple(a.task_id for a in state.attempts if a.outcome == "hedged" and a.task_id),
     )
     if state.journal is not None:
         await state.journal_call("record_result", result)
