@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ ENV = "KIEROUTER_RELIABILITY_REPORT"
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "reliability.md"
 COMMAND = "uv run python tests/reliability_report.py"
-TEST_GLOBS = ("tests/test_reliability_*.py", "tests/test_security_*.py")
+TEST_GLOBS = ("tests/test_reliability_*.py", "tests/test_security_*.py", "tests/test_money_*.py")
 
 
 @dataclass
@@ -136,8 +137,47 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(head: dict[str, Any], entries: list[dict[str, Any]]) -> str:
-    """The Markdown page for one run's entries."""
+def render_money(rows: list[dict[str, Any]]) -> list[str]:
+    """The money soak's own table (``tests/test_money_soak.py``), one line per run."""
+    if not rows:
+        return []
+    lines = [
+        "## Money soak",
+        "",
+        "Every fault that can strike after a create was accepted, at 20 % (and all at once), over",
+        "a batch (`kierouter.batch`, then `batch resume` once the faults clear) and through the",
+        "library (`Router.generate`, its journal, `Router.drain`, then each undelivered task's",
+        "handle). *Paid twice* counts rows with more than one billed task: each is a row hedged",
+        'at a deadline (`on_timeout = "escalate"`) or whose judge rejected an image (the',
+        "library runs of *all at once* use a judge that rejects one first image in ten); *other*",
+        "would be a row paid twice for no reason. Credits are what the emulator charged, what the",
+        "journal counts, and what the manifest (batch) or the library's results (`Result.credits`,",
+        "the attempts of its errors, the extras that ended after `generate` returned) add up to.",
+        "*Missing* counts billed tasks the journal or the manifest / results do not name.",
+        "",
+        "| Fault (20 %) | Path | Rows | Billed tasks | Paid twice: hedged / rejected / other "
+        "| Credits: emulator / journal / manifest or results | Missing "
+        "| Undelivered → saved later |",
+        "|---|---|---:|---:|---|---|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {_cell(r['fault'])} | {r['path']} | {r['rows']} | {r['billed']} "
+            f"| {r['hedged']} / {r['rejected']} / {r['other']} "
+            f"| {r['charged']:g} / {r['journal']:g} / {r['reported']:g} | {r['missing']} "
+            f"| {r['undelivered']} → {r['saved_later']} |"
+        )
+    tests = sorted({r["test"].split("::")[0] for r in rows})
+    lines += ["", f"Tests: {', '.join(f'`{t}`' for t in tests)}.", ""]
+    return lines
+
+
+def render(
+    head: dict[str, Any],
+    entries: list[dict[str, Any]],
+    money: Sequence[dict[str, Any]] = (),
+) -> str:
+    """The Markdown page for one run's entries (and the money soak's rows)."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for e in entries:
         key = (e["area"], e["what"])
@@ -178,7 +218,13 @@ def render(head: dict[str, Any], entries: list[dict[str, Any]]) -> str:
         tried = sum(r["tried"] for _, r in rows)
         lost = sum(r["lost"] for _, r in rows)
         lines.append(f"| [{_cell(title)}](#{_anchor(title)}) | {len(rows)} | {tried} | {lost} |")
+    if money:
+        kinds = len({r["fault"] for r in money})
+        billed = sum(r["billed"] for r in money)
+        lost = sum(r["missing"] + r["undelivered"] - r["saved_later"] + r["other"] for r in money)
+        lines.append(f"| [Money soak](#money-soak) (billed tasks) | {kinds} | {billed} | {lost} |")
     lines.append("")
+    lines += render_money(list(money))
     for area, rows in areas:
         lines += [f"## {AREAS.get(area, area)}", ""]
         lines += ["| Fault or attack | Tried | What happened | Lost |", "|---|---:|---|---:|"]
@@ -212,10 +258,12 @@ def main(argv: list[str]) -> int:
             return proc.returncode or 1
         lines = out.read_text(encoding="utf-8").splitlines()
     head = json.loads(lines[0])
-    entries = [json.loads(line) for line in lines[1:]]
-    head["tests"] = len({e["test"] for e in entries})
+    records = [json.loads(line) for line in lines[1:]]
+    entries = [r for r in records if "money" not in r]
+    money = [r["money"] for r in records if "money" in r]
+    head["tests"] = len({e["test"] for e in entries} | {m["test"] for m in money})
     head["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    PAGE.write_text(render(head, entries), encoding="utf-8")
+    PAGE.write_text(render(head, entries, money), encoding="utf-8")
     print(f"wrote {PAGE.relative_to(ROOT)} from {len(entries)} records")
     return 0
 
