@@ -24,12 +24,14 @@ log = logging.getLogger("kierouter")
 
 EventSink = Callable[[Event], Any]
 
-# Steps a user watching INFO logs wants to see; the chatty ones go to DEBUG.
-_QUIET = {"polled", "callback", "downloaded"}
+# Steps a user watching INFO logs wants to see; the chatty ones go to DEBUG, the ones that cost
+# money or lose an image to WARNING.
+_QUIET = {"polled", "callback", "downloaded", "delivering", "settled"}
+_WARN = {"failed", "undelivered", "overcharged"}
 
 
 def _level(kind: str) -> int:
-    if kind == "failed":
+    if kind in _WARN:
         return logging.WARNING
     return logging.DEBUG if kind in _QUIET else logging.INFO
 

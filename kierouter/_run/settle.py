@@ -10,10 +10,10 @@ settled to what KIE charged, learnt in this order:
 3. the card's price.
 
 A failed task costs what KIE reports for it, else nothing. When KIE charged more than the
-card, an ``overcharged`` event is sent (and logged as a warning), and later holds for the model
-use the charged price. The job's budget, the router's spend limit, the attempt's ``credits``
-(and so ``Result.credits``, the journal, ``batch status`` and the manifest) all use the settled
-amount.
+card, an ``overcharged`` event is sent (the log sink writes it as a warning), and later holds
+for the model use the charged price. The job's budget, the router's spend limit, the attempt's
+``credits`` (and so ``Result.credits``, the journal, ``batch status`` and the manifest) all use
+the settled amount.
 
 An attempt that did not serve the job is recorded here (:func:`end`); the serving attempt and
 the result are recorded together (:func:`serve`), in one journal transaction.
@@ -22,7 +22,6 @@ the result are recorded together (:func:`serve`), in one journal transaction.
 from __future__ import annotations
 
 import contextlib
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
     from .state import JobState, TaskRun
 
 __all__ = ["Charge", "charge", "end", "release", "serve"]
-
-log = logging.getLogger("kierouter")
 
 
 @dataclass(frozen=True)
@@ -76,8 +73,9 @@ async def charge(state: JobState, run: TaskRun, status: TaskStatus) -> Charge:
             f"card says {run.cost:g}; later holds for it use the charged price (update [prices] "
             "in your configuration)"
         )
-        log.warning("job %s: %s", state.job_key, message)
-        state.emit("overcharged", model=run.model, task_id=run.task_id, detail=message)
+        state.emit(  # logged as a warning by the built-in log sink
+            "overcharged", model=run.model, task_id=run.task_id, detail=message
+        )
     return result
 
 
