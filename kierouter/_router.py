@@ -24,23 +24,21 @@ import asyncio
 import contextlib
 import math
 import os
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._budget import SpendLimit
-from ._completion import Completion, PollConfig, WebhookConfig
+from ._completion import PollConfig, WebhookConfig
 from ._cooldown import Cooldown
 from ._errors import (
     ConfigurationError,
-    TaskTimeoutError,
 )
 from ._events import EventBus, EventSink
 from ._models import Attempt, ImageRequest, Result, TaskStatus
 from ._planning import Planner, apply_config_pricing, check_job_key, new_outcome_stats
 from ._run import Existing, Job, Journal, RunContext, Watcher
-from ._run.context import TaskOwners
+from ._run.follow import reconcile
 from ._task import TaskHandle
 
 if TYPE_CHECKING:
@@ -106,16 +104,11 @@ class Router:
         cooldown: Cooldown | None = None,
         budget: float | None = None,
     ) -> None:
-        from ._downloads import Downloader, emulator_hosts
         from ._plugins import load_registry
         from ._transport import KieClient
 
-        if (
-            isinstance(latency_scale, bool)
-            or not isinstance(latency_scale, int | float)
-            or not math.isfinite(latency_scale)
-            or latency_scale <= 0
-        ):
+        finite = isinstance(latency_scale, int | float) and math.isfinite(latency_scale)
+        if isinstance(latency_scale, bool) or not finite or latency_scale <= 0:
             raise ConfigurationError(
                 f"latency_scale must be a finite positive number, got {latency_scale!r}"
             )
@@ -137,12 +130,7 @@ class Router:
         self.poll = poll or PollConfig()
         self.latency_scale = latency_scale
         self.events = EventBus(registry.event_sinks)
-        sinks = event_sinks.items() if isinstance(event_sinks, Mapping) else event_sinks
-        for item in sinks:
-            if isinstance(item, tuple):
-                self.events.add(item[0], item[1])
-            else:
-                self.events.add(getattr(item, "__name__", type(item).__name__), item)
+        self.events.add_all(event_sinks)
         self.stats = new_outcome_stats()
         self._planner = Planner(registry, config, self.stats)
         self.webhook = webhook
@@ -162,31 +150,23 @@ class Router:
                 raise ConfigurationError(
                     "WebhookConfig needs public_url (where KIE reaches your receiver) or listen"
                 )
-        self._completion = Completion(self.client, poll=self.poll, latency_scale=latency_scale)
-        self._downloader = Downloader(
-            self.client,
-            allow_private=allow_private_downloads,
-            allow_hosts=emulator_hosts(self.client.base_url),
-            retry_wait=0.2 * min(1.0, latency_scale),  # an emulator's files answer faster too
-        )
         self._watcher = Watcher()
-        self._ctx = RunContext(
-            registry=registry,
-            client=self.client,
-            completion=self._completion,
-            downloader=self._downloader,
-            cooldown=cooldown or Cooldown(period=60.0 * max(latency_scale, 0.01)),
+        self._ctx = RunContext.build(
+            registry,
+            self.client,
+            poll=self.poll,
+            latency_scale=latency_scale,
+            allow_private_downloads=allow_private_downloads,
+            cooldown=cooldown,
             events=self.events,
             receiver=self._receiver,
             public_url=webhook.public_url if webhook is not None else None,
             stats=self.stats,
-            latency_scale=latency_scale,
-            create_retries=self.poll.create_retries,
-            retry_backoff=self.poll.retry_backoff,
-            watch_limit=self.poll.watch_limit,
             spend=spend,
-            owners=TaskOwners(journal),
+            journal=journal,
         )
+        self._completion = self._ctx.completion
+        self._downloader = self._ctx.downloader
         self._default_judge = self._planner.resolve_judge(judge) if judge is not None else None
         self._stack: contextlib.AsyncExitStack | None = None
         self._server: Any = None
@@ -435,28 +415,8 @@ class Router:
         status read and returns that status (``None`` when no callback arrived). Needs a
         webhook whose ``token_secret`` matches the one the create was sent with.
         """
-        if self._receiver is None:
-            raise ConfigurationError("reconcile needs a webhook (callbacks carry the job key)")
         await self.start()
-        card = self.registry.card(model)
-        provider = self.registry.provider(model)
-        waiter = self._receiver.expect(job_key)
-        try:
-            status = await self._completion.wait(
-                job_key=job_key,
-                card=card,
-                provider=provider,
-                task_id=None,
-                deadline=time.monotonic() + timeout,
-                waiter=waiter,
-                emit=self.events.emit,
-            )
-        except TaskTimeoutError:
-            return None
-        finally:
-            self._receiver.forget(job_key)
-        self.events.emit("reconciled", job_key, model=model, task_id=status.task_id)
-        return status
+        return await reconcile(self._ctx, job_key, model=model, timeout=timeout)
 
     def task(self, task_id: str, *, model: str) -> TaskHandle:
         """A handle on an existing task (e.g. from a Result or a journal)."""

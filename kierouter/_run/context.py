@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from kierouter._events import EventBus
     from kierouter._models import Attempt, Result
     from kierouter._plugins import Registry
+    from kierouter._polling import PollConfig
     from kierouter._transport import KieClient
     from kierouter.webhooks import WebhookReceiver
 
@@ -178,6 +179,52 @@ class RunContext:
     halted: KieRouterError | None = None
     halted_at: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def build(
+        cls,
+        registry: Registry,
+        client: KieClient,
+        *,
+        poll: PollConfig,
+        latency_scale: float,
+        allow_private_downloads: bool,
+        cooldown: Cooldown | None,
+        events: EventBus,
+        receiver: WebhookReceiver | None,
+        public_url: str | None,
+        stats: Any,
+        spend: SpendLimit,
+        journal: Journal | None,
+    ) -> RunContext:
+        """The context of one router: its completion, downloader, cooldown and spend limit."""
+        from kierouter._completion import Completion
+        from kierouter._cooldown import Cooldown
+        from kierouter._downloads import Downloader
+        from kierouter._hosts import emulator_hosts
+
+        return cls(
+            registry=registry,
+            client=client,
+            completion=Completion(client, poll=poll, latency_scale=latency_scale),
+            downloader=Downloader(
+                client,
+                allow_private=allow_private_downloads,
+                allow_hosts=emulator_hosts(client.base_url),
+                retry_wait=0.2 * min(1.0, latency_scale),  # an emulator's files answer faster
+            ),
+            cooldown=cooldown or Cooldown(period=60.0 * max(latency_scale, 0.01)),
+            events=events,
+            receiver=receiver,
+            public_url=public_url,
+            stats=stats,
+            latency_scale=latency_scale,
+            create_retries=poll.create_retries,
+            retry_backoff=poll.retry_backoff,
+            watch_limit=poll.watch_limit,
+            spend=spend,
+            owners=TaskOwners(journal),
+        )
 
     def halt(self, exc: KieRouterError) -> None:
         """Stop every running job: KIE refused the key or the account."""

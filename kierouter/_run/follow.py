@@ -26,6 +26,7 @@ from kierouter._errors import (
     AmbiguousSubmissionError,
     AuthError,
     BlockedClientError,
+    ConfigurationError,
     ContentPolicyError,
     InsufficientCreditsError,
     KieRouterError,
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
     from kierouter._models import TaskStatus
     from kierouter.provider import Provider
 
-__all__ = ["Hedged", "failure_error", "follow", "follow_to_end", "watch_deadline"]
+    from .context import RunContext
+
+__all__ = ["Hedged", "failure_error", "follow", "follow_to_end", "reconcile", "watch_deadline"]
 
 _CONTENT_WORDS = re.compile(
     r"content polic|flagged|sensitive|nsfw|violat|prohibited|unsafe content|moderation", re.I
@@ -152,3 +155,36 @@ def failure_error(provider: Provider, status: TaskStatus) -> KieRouterError:
     if not isinstance(error, ContentPolicyError) and _CONTENT_WORDS.search(message):
         error = ContentPolicyError(message, code=code, task_id=status.task_id)
     return map_provider_error(provider, error)
+
+
+async def reconcile(
+    ctx: RunContext,
+    job_key: str,
+    *,
+    model: str,
+    timeout: float,  # noqa: ASYNC109 - how long to wait for a callback
+) -> TaskStatus | None:
+    """The task of a create whose answer was lost, learnt from its callback (which carries
+    ``job_key``) and confirmed by one status read; ``None`` when no callback came in time. A
+    callback naming another job's task is ignored."""
+    if ctx.receiver is None:
+        raise ConfigurationError("reconcile needs a webhook (callbacks carry the job key)")
+    waiter = ctx.receiver.expect(job_key)
+    try:
+        status = await ctx.completion.wait(
+            job_key=job_key,
+            card=ctx.registry.card(model),
+            provider=ctx.registry.provider(model),
+            task_id=None,
+            deadline=time.monotonic() + timeout,
+            waiter=waiter,
+            emit=ctx.events.emit,
+            ignore=ctx.owners.foreign_to(job_key),
+        )
+    except TaskTimeoutError:
+        return None
+    finally:
+        ctx.receiver.forget(job_key)
+    ctx.owners.add(status.task_id, job_key)
+    ctx.events.emit("reconciled", job_key, model=model, task_id=status.task_id)
+    return status

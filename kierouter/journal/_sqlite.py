@@ -21,6 +21,17 @@ from kierouter._models import Attempt, ImageFile, Result
 from kierouter._money import allows_another_create
 
 from ._backend import AttemptRecord, JobRecord, JournalBackend
+from ._schema import (
+    ADDED_COLUMNS,
+    ATTEMPT_COLUMNS,
+    JOB_COLUMNS,
+    OPEN_PHASES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    attempt_record,
+    job_record,
+    result_decoder,
+)
 from ._states import JOB_STATES, JobState, JournalStateError, check_transition
 
 if TYPE_CHECKING:
@@ -28,65 +39,6 @@ if TYPE_CHECKING:
     import sqlite3
 
 __all__ = ["SqliteJournal"]
-
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    key TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    model TEXT,
-    attempt_no INTEGER NOT NULL DEFAULT 0,
-    task_id TEXT,
-    credits REAL NOT NULL DEFAULT 0,
-    result TEXT,
-    files TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
-CREATE TABLE IF NOT EXISTS attempts (
-    job_key TEXT NOT NULL REFERENCES jobs (key),
-    n INTEGER NOT NULL,
-    attempt_no INTEGER,
-    model TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    task_id TEXT,
-    outcome TEXT,
-    reason TEXT NOT NULL DEFAULT '',
-    credits REAL NOT NULL DEFAULT 0,
-    seed INTEGER,
-    body_sha256 TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    urls TEXT,
-    files TEXT,
-    credits_source TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (job_key, n)
-);
-CREATE INDEX IF NOT EXISTS attempts_task ON attempts (task_id);
-"""
-#: columns added to ``attempts`` since schema 1, added to an older journal when it is opened
-_ADDED_COLUMNS = (
-    ("urls", "TEXT"),
-    ("files", "TEXT"),
-    ("credits_source", "TEXT NOT NULL DEFAULT ''"),
-)
-
-_JOB_COLUMNS = "key, seq, state, spec, model, attempt_no, task_id, credits, result, files, error, "
-_JOB_COLUMNS += "updated_at"
-_ATTEMPT_COLUMNS = (
-    "job_key, n, attempt_no, model, phase, task_id, outcome, reason, credits, seed, created_at, "
-    "urls, files, credits_source"
-)
-_OPEN = ("intent", "submitted", "ambiguous")
-_result_decoder = msgspec.json.Decoder(Result)
-_files_decoder = msgspec.json.Decoder(tuple[ImageFile, ...])
-_urls_decoder = msgspec.json.Decoder(tuple[str, ...])
 
 
 class SqliteJournal(JournalBackend):
@@ -116,9 +68,9 @@ class SqliteJournal(JournalBackend):
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(attempts)")}
-            for name, kind in _ADDED_COLUMNS:
+            for name, kind in ADDED_COLUMNS:
                 if name not in have:  # a journal written by an older kierouter
                     self._db.execute(f"ALTER TABLE attempts ADD COLUMN {name} {kind}")
         if self.get_meta("schema_version") != SCHEMA_VERSION:
@@ -175,7 +127,7 @@ class SqliteJournal(JournalBackend):
         db: sqlite3.Connection, key: str, model: str | None = None
     ) -> tuple[int, str | None] | None:
         sql = "SELECT n, task_id FROM attempts WHERE job_key = ? AND phase IN (?, ?, ?)"
-        args: list[Any] = [key, *_OPEN]
+        args: list[Any] = [key, *OPEN_PHASES]
         if model is not None:
             sql += " AND model = ?"
             args.append(model)
@@ -223,43 +175,25 @@ class SqliteJournal(JournalBackend):
                 inserted += cursor.rowcount
         return inserted
 
-    @staticmethod
-    def _job_record(row: Sequence[Any]) -> JobRecord:
-        key, seq, state, spec, model, attempt_no, task_id, credits, result, files, error, at = row
-        return JobRecord(
-            key=key,
-            seq=seq,
-            state=state,
-            spec=msgspec.json.decode(spec),
-            model=model,
-            attempt_no=attempt_no,
-            task_id=task_id,
-            credits=credits,
-            result=_result_decoder.decode(result) if result else None,
-            files=_files_decoder.decode(files) if files else (),
-            error=error,
-            updated_at=at,
-        )
-
     def job(self, key: str) -> JobRecord | None:
         """One job, or ``None``."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?",
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?",
                 (key,),
             ).fetchone()
-        return None if row is None else self._job_record(row)
+        return None if row is None else job_record(row)
 
     def jobs(self, states: Sequence[JobState] | None = None) -> list[JobRecord]:
         """Jobs in insertion order, optionally only those in ``states``."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
         args: tuple[Any, ...] = ()
         if states is not None:
             sql += f" WHERE state IN ({', '.join('?' * len(states))})"
             args = tuple(states)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
-        return [self._job_record(row) for row in rows]
+        return [job_record(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per state (every state present)."""
@@ -271,32 +205,14 @@ class SqliteJournal(JournalBackend):
 
     def attempts(self, key: str | None = None) -> list[AttemptRecord]:
         """Attempt records of one job (or all), in the order written."""
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+        sql = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"
         args: tuple[Any, ...] = ()
         if key is not None:
             sql += " WHERE job_key = ?"
             args = (key,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY created_at, job_key, n", args).fetchall()
-        return [
-            AttemptRecord(
-                job_key=r[0],
-                n=r[1],
-                attempt_no=r[2],
-                model=r[3],
-                phase=r[4],
-                task_id=r[5],
-                outcome=r[6],
-                reason=r[7],
-                credits=r[8],
-                seed=r[9],
-                created_at=r[10],
-                urls=_urls_decoder.decode(r[11]) if r[11] else (),
-                files=_files_decoder.decode(r[12]) if r[12] else (),
-                credits_source=r[13] or "",
-            )
-            for r in rows
-        ]
+        return [attempt_record(row) for row in rows]
 
     def task_owner(self, task_id: str) -> str | None:
         """The job that created ``task_id`` (``None`` when no attempt names it)."""
@@ -463,7 +379,7 @@ class SqliteJournal(JournalBackend):
             row = db.execute("SELECT result FROM jobs WHERE key = ?", (key,)).fetchone()
             fields: dict[str, Any] = {"files": msgspec.json.encode(tuple(files)).decode()}
             if row is not None and row[0]:
-                result = _result_decoder.decode(row[0])
+                result = result_decoder.decode(row[0])
                 result = msgspec.structs.replace(
                     result, files=tuple(files), delivery="downloaded", delivery_error=""
                 )
