@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from kierouter.sim import Emulator
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _kierouter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The job history and stored keys of the tests' CLI runs go to a temporary folder, never
+    the user's own (subprocesses inherit it)."""
+    saved = os.environ.get("KIEROUTER_HOME")
+    os.environ["KIEROUTER_HOME"] = str(tmp_path_factory.mktemp("kierouter-home"))
+    yield
+    if saved is None:
+        os.environ.pop("KIEROUTER_HOME", None)
+    else:
+        os.environ["KIEROUTER_HOME"] = saved
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,8 @@ def test_run_with_sim_then_status_and_resume(
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     # not a terminal: plain progress lines on stderr, the last one the finished counts
-    assert captured.err.splitlines()[-1].startswith("[3/3] downloaded 3 | ")
+    assert re.match(r"\[\d+s\] 3/3 done · [\d.]+ credits", captured.err.splitlines()[-1])
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", captured.err)  # no control characters
     assert report["complete"] and report["counts"]["downloaded"] == 3 and report["spent"] > 0
     assert main(["batch", "status", str(out), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
