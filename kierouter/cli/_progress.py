@@ -27,6 +27,7 @@ __all__ = ["BatchProgress", "JobProgress", "Mode", "duration", "progress_mode"]
 
 Mode = Literal["live", "plain", "off"]
 
+_SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 #: Seconds between repeated "waiting" lines in plain mode.
 PLAIN_INTERVAL = 10.0
 #: Time constant of the batch rate's moving average, seconds: an ETA that settles, not jumps.
@@ -55,7 +56,7 @@ def duration(seconds: float | None) -> str:
 
 
 def _credits(value: float) -> str:
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    return f"{round(value, 1):g}"
 
 
 class _FromEventLog(logging.Filter):
@@ -66,23 +67,19 @@ class _FromEventLog(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_event_log(stream: Any = None) -> Iterator[None]:
-    """While a display runs: the CLI's log handler skips event lines and writes to ``stream``
-    (rich's stderr proxy, so a warning prints above the live line instead of through it)."""
+def _quiet_event_log() -> Iterator[None]:
+    """While a display runs, the CLI's log handler skips the event lines it shows itself (the
+    handler writes to the current ``sys.stderr``: rich's proxy while live, so a warning prints
+    above the live line instead of through it)."""
     handlers = [h for h in logging.getLogger().handlers if h.get_name() == "kierouter-cli"]
     event_filter = _FromEventLog()
-    saved = []
     for handler in handlers:
         handler.addFilter(event_filter)
-        if stream is not None and isinstance(handler, logging.StreamHandler):
-            saved.append((handler, handler.setStream(stream)))
     try:
         yield
     finally:
         for handler in handlers:
             handler.removeFilter(event_filter)
-        for handler, old in saved:
-            handler.setStream(old)
 
 
 class _Display:
@@ -105,8 +102,7 @@ class _Display:
                 drawn, console=console, refresh_per_second=8, transient=False, redirect_stdout=False
             )
             self._stack.enter_context(self._live)
-            self._stack.enter_context(_quiet_event_log(sys.stderr))
-        elif self.mode == "plain":
+        if self.mode != "off":
             self._stack.enter_context(_quiet_event_log())
         return self
 
@@ -146,6 +142,7 @@ class JobProgress(_Display):
         self.running = 0.0  # the price of the task in flight
         self.final: float | None = None
         self._last_plain = -math.inf
+        self.ended = False
 
     @property
     def spent(self) -> float:
@@ -237,14 +234,20 @@ class JobProgress(_Display):
         return f"{head} · ≈{_credits(self.spent)} credits"
 
     def __rich__(self) -> Any:
-        from rich.spinner import Spinner
         from rich.text import Text
 
-        spinner = self.__dict__.get("_spinner")
-        if spinner is None:
-            spinner = self.__dict__["_spinner"] = Spinner("dots")
-        spinner.update(text=Text(self.line(), no_wrap=True, overflow="ellipsis"))
-        return spinner
+        if self.final is not None:
+            icon = "✓"
+        elif self.ended:
+            icon = "✗"
+        else:
+            icon = _SPINNER[int(time.monotonic() * 10) % len(_SPINNER)]
+        # one line, cut with an ellipsis: a wrapped line would scroll instead of redrawing
+        return Text(f"{icon} {self.line()}", no_wrap=True, overflow="ellipsis")
+
+    def __exit__(self, *exc: object) -> None:
+        self.ended = True
+        super().__exit__(*exc)
 
 
 class BatchProgress(_Display):
@@ -323,16 +326,19 @@ class BatchProgress(_Display):
     def __rich_console__(self, console: Any, options: Any) -> Iterator[Any]:
         from rich.progress_bar import ProgressBar
         from rich.table import Table
+        from rich.text import Text
 
         width = options.max_width
-        bar_min = 10
-        text = self.line(max(width - bar_min - 1, 0))
-        s = self.snapshot or {"jobs": 0, "done": 0}
+        s = self.snapshot
+        if s is None:
+            yield Text("starting…", no_wrap=True, overflow="ellipsis")
+            return
+        bar = max(10, min(30, width // 3))  # a steady bar; the text gives way instead
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
         grid.add_column(no_wrap=True)
-        bar_width = max(width - len(text) - 1, 1)
         grid.add_row(
-            ProgressBar(total=max(s["jobs"], 1), completed=s["done"], width=bar_width), text
+            ProgressBar(total=max(s["jobs"], 1), completed=s["done"], width=bar),
+            Text(self.line(max(width - bar - 1, 0)), no_wrap=True, overflow="ellipsis"),
         )
         yield grid

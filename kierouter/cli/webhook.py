@@ -17,6 +17,8 @@ import sys
 import time
 from typing import Any
 
+from ._parser import positive
+
 __all__ = ["add_parser", "run"]
 
 
@@ -39,7 +41,13 @@ def add_parser(sub: Any) -> None:
         "--token-secret", help="secret of the per-job URL tokens ($KIEROUTER_WEBHOOK_TOKEN_SECRET)"
     )
     serve.add_argument("--spool", metavar="FILE", help="append accepted callbacks as JSON lines")
-    serve.add_argument("--max-skew", type=float, default=300.0, help="signature age limit, s")
+    serve.add_argument(
+        "--max-skew",
+        type=positive,
+        default=300.0,
+        metavar="S",
+        help="accepted age of a signature's timestamp, seconds (default 300)",
+    )
     serve.set_defaults(func=run)
     p.set_defaults(func=lambda args: _usage(p))
 
