@@ -118,13 +118,13 @@ def test_a_configuration_file_keeps_the_command_line_defaults_it_does_not_set(
     import argparse
 
     from kierouter._config import load_config
-    from kierouter.cli.batch import _settings
+    from kierouter.cli._batch_settings import settings_for
 
     config = tmp_path / "kierouter.toml"
     config.write_text('[defaults]\npolicy = "budget"\n')
     args = argparse.Namespace()
-    with_file = _settings(args, load_config(config))
-    without = _settings(args, None)
+    with_file = settings_for(args, load_config(config))
+    without = settings_for(args, None)
     assert with_file.concurrency == without.concurrency
     assert with_file.create_limit == without.create_limit
     assert with_file.create_window == without.create_window

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import shlex
 import sys
@@ -28,7 +27,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._common import plural, print_json, print_table, registry_from_env
+from ._batch_settings import restricted, run_options, settings_for, store_restriction, where_for
+from ._common import plural, print_json, print_table
 from ._options import (
     SIM_KEY,
     Target,
@@ -37,8 +37,6 @@ from ._options import (
     add_no_log,
     add_policy,
     add_target,
-    check_models,
-    restrict_config,
     target,
 )
 from ._parser import non_negative, positive, positive_int
@@ -46,7 +44,7 @@ from ._progress import BatchProgress, duration, progress_mode
 from .logs import record_batch
 
 if TYPE_CHECKING:
-    from kierouter.batch import BatchPlan, BatchReport, BatchSettings
+    from kierouter.batch import BatchPlan, BatchReport
 
 __all__ = ["add_parser", "run"]
 
@@ -154,85 +152,6 @@ def _config(args: argparse.Namespace) -> Any:
     return load_config(getattr(args, "config", None))
 
 
-#: command-line option -> BatchSettings attribute, for the options run and resume share
-_RUN_OPTIONS = {
-    "budget": "budget",
-    "concurrency": "concurrency",
-    "create_rate": "create_limit",
-    "create_window": "create_window",
-    "listen": "listen",
-    "public_url": "public_url",
-}
-
-
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The run options given on the command line, by settings attribute."""
-    given = {attr: getattr(args, name, None) for name, attr in _RUN_OPTIONS.items()}
-    if getattr(args, "policy", None):
-        given["policy"] = args.policy
-    return {attr: value for attr, value in given.items() if value is not None}
-
-
-def _where(where: Target) -> dict[str, Any]:
-    """BatchSettings attributes for a target."""
-    if where.kind == "kie":
-        return {"sim": False, "loopback": False}
-    return {
-        "sim": where.kind == "sim",
-        "loopback": where.kind == "url",
-        "base_url": where.base_url,
-        "time_scale": where.time_scale,
-        "read_rate": min(1000.0, 10.0 * where.time_scale),
-    }
-
-
-def _settings(
-    args: argparse.Namespace, config: Any = None, where: Target | None = None
-) -> BatchSettings:
-    from kierouter.batch import BatchSettings
-
-    s = BatchSettings()
-    batch = getattr(config, "batch", None)
-    if batch is not None and getattr(config, "path", None):  # a configuration file was found
-        s.concurrency = batch.concurrency
-        s.create_limit = batch.create_rate
-        s.create_window = batch.create_window
-        default_policy = getattr(getattr(config, "defaults", None), "policy", None)
-        s.policy = batch.policy or (default_policy if default_policy != "auto" else None)
-    for attr, value in _run_options(args).items():
-        setattr(s, attr, value)
-    for attr, value in (_where(where) if where is not None else {}).items():
-        setattr(s, attr, value)
-    return s
-
-
-# -- --model and --max-credits: kept beside the journal so that resume applies them too -------
-
-OPTIONS_FILE = ".kierouter-options.json"
-
-
-def _restricted(args: argparse.Namespace, config: Any, folder: Path | None = None) -> Any:
-    """``config`` with ``--model``/``--max-credits`` (or those stored in ``folder``) applied
-    to every policy, and what to store for a later resume."""
-    stored: dict[str, Any] = {}
-    if folder is not None and (folder / OPTIONS_FILE).exists():
-        stored = json.loads((folder / OPTIONS_FILE).read_text("utf-8"))
-    models = args.models or stored.get("models") or []
-    cap = args.max_credits if args.max_credits is not None else stored.get("max_credits")
-    if not models and cap is None:
-        return config, {}
-    registry = registry_from_env()
-    allowed = check_models(models, registry)
-    narrowed = restrict_config(config, registry, models=allowed, max_credits=cap)
-    return narrowed, {"models": list(allowed), "max_credits": cap}
-
-
-def _store_restriction(folder: Path, restriction: dict[str, Any]) -> None:
-    if restriction:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / OPTIONS_FILE).write_text(json.dumps(restriction) + "\n", "utf-8")
-
-
 # -- plan ----------------------------------------------------------------------------------------
 
 
@@ -258,8 +177,8 @@ def _print_plan(plan: BatchPlan, source: str) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from kierouter.batch import plan_rows
 
-    config, _ = _restricted(args, _config(args))
-    settings = _settings(args, config)
+    config, _ = restricted(args, _config(args))
+    settings = settings_for(args, config)
     rows = _rows(args, config)
     plan = plan_rows(rows, settings, source=args.file, config=config)
     over = args.budget is not None and plan.expected_credits > args.budget + 1e-9
@@ -360,8 +279,8 @@ def _run(args: argparse.Namespace) -> int:
     from kierouter.batch import JOURNAL_FILE, BatchBudgetError, plan_rows, run_batch
 
     where = target(args)  # no key: exit 3 before anything is planned or sent
-    config, restriction = _restricted(args, _config(args))
-    settings = _settings(args, config, where)
+    config, restriction = restricted(args, _config(args))
+    settings = settings_for(args, config, where)
     batch = getattr(config, "batch", None)
     defaults = getattr(config, "defaults", None)
     out = args.out or getattr(batch, "out_dir", None) or getattr(defaults, "out_dir", None)
@@ -374,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
     if settings.budget is not None and plan.expected_credits > settings.budget + 1e-9:
         raise BatchBudgetError(plan.expected_credits, settings.budget)
     if not (folder / JOURNAL_FILE).exists():  # else run_batch refuses: never touch that batch
-        _store_restriction(folder, restriction)
+        store_restriction(folder, restriction)
 
     def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
         return run_batch(
@@ -396,8 +315,8 @@ def _resume(args: argparse.Namespace) -> int:
     from kierouter.batch import resume_batch
 
     folder = Path(args.dir).resolve()
-    stored = _stored_settings(folder)
-    overrides: dict[str, Any] = _run_options(args)
+    stored = _storedsettings_for(folder)
+    overrides: dict[str, Any] = run_options(args)
     if args.sim or args.sim_url:
         where = target(args)
     elif stored.get("sim") or stored.get("loopback"):
@@ -407,10 +326,10 @@ def _resume(args: argparse.Namespace) -> int:
         where = Target(kind, stored.get("base_url"), key, scale)
     else:
         where = target(args)  # KIE: the key is checked before anything runs
-    overrides.update(_where(where))
-    config, restriction = _restricted(args, _config(args), folder)
+    overrides.update(where_for(where))
+    config, restriction = restricted(args, _config(args), folder)
     if args.models or args.max_credits is not None:
-        _store_restriction(folder, restriction)
+        store_restriction(folder, restriction)
 
     def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
         return resume_batch(
@@ -426,7 +345,7 @@ def _resume(args: argparse.Namespace) -> int:
     return _execute(args, folder, start)
 
 
-def _stored_settings(folder: Path) -> dict[str, Any]:
+def _storedsettings_for(folder: Path) -> dict[str, Any]:
     """The settings a batch's journal holds (a clear error when there is no batch)."""
     from kierouter.batch import JOURNAL_FILE, batch_status
     from kierouter.journal import SqliteJournal
