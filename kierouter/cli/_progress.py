@@ -208,9 +208,11 @@ class JobProgress(_Display):
         self._stage(f"task {task} named by its callback")
 
     def _on_finished(self, model: Any, task: Any, detail: str, data: dict[str, Any]) -> None:
-        if data.get("ok"):
-            credits = data.get("credits")
-            self.final = float(credits) if isinstance(credits, int | float) else self.spent
+        if not data.get("ok"):  # the command prints the error itself, once
+            self.stage = "stopped"
+            return
+        credits = data.get("credits")
+        self.final = float(credits) if isinstance(credits, int | float) else self.spent
         self._stage(detail or "finished")
 
     # -- drawing -------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def _router_options(args: argparse.Namespace, where: Target, config: Any) -> dic
         "config": config,
         "judge": args.judge or defaults.judge,
         "api_key": where.api_key,
+        "base_url": where.base_url,
         "log": not args.no_log,
         "poll": config.polling.to_poll_config(),
     }
@@ -152,7 +153,6 @@ def _router_options(args: argparse.Namespace, where: Target, config: Any) -> dic
             "latency_scale": 1.0 / where.time_scale,
             "webhook": WebhookConfig(listen="127.0.0.1:0"),
         }
-    options["base_url"] = where.base_url
     if args.listen or args.public_url:
         import os
 
