@@ -335,7 +335,7 @@ class BatchProgress(_Display):
         if s is None:
             yield Text("starting…", no_wrap=True, overflow="ellipsis")
             return
-        bar = max(10, min(30, width // 3))  # a steady bar; the text gives way instead
+        bar = max(8, min(30, width // 5))  # a steady bar; the text gives way instead
         grid = Table.grid(padding=(0, 1))
         grid.add_column(no_wrap=True)
         grid.add_column(no_wrap=True)
