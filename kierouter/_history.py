@@ -161,7 +161,7 @@ class History:
         job_key: str,
         result: Result | None = None,
         error: BaseException | None = None,
-        source: str = "library",
+        source: str = "generate",
         emulated: bool = False,
     ) -> LogEntry:
         """The entry of one job that ended with ``result`` or ``error``."""
@@ -186,7 +186,7 @@ class History:
         )
 
     async def track(
-        self, job: Any, run: Awaitable[_T], *, base_url: str | None, source: str = "library"
+        self, job: Any, run: Awaitable[_T], *, base_url: str | None, source: str = "generate"
     ) -> _T:
         """Await ``run`` (the job's run) and record how it ended; its result or error passes on.
 

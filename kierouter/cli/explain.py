@@ -94,7 +94,8 @@ def print_plan(plan: Plan) -> None:
     usd = plan.expected_credits * USD_PER_CREDIT
     out.write(
         f"\nexpected credits {plan.expected_credits:.2f} (≈ ${usd:.4f}), "
-        f"P(success) {plan.p_success:.3f}, worst case {plural(plan.worst_case_credits, 'credit')}\n"
+        f"P(success) {plan.p_success:.3f}\n"
+        f"worst case {plural(plan.worst_case_credits, 'credit')}\n"
     )
     if plan.dropped:
         out.write("\ndropped:\n")
