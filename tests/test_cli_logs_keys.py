@@ -23,7 +23,7 @@ NANO = "google/nano-banana"
 
 
 @pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Each test its own KIEROUTER_HOME, no key in the environment, no stray config."""
     home = tmp_path / "home"
     monkeypatch.setenv("KIEROUTER_HOME", str(home))
@@ -45,7 +45,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
 
 
 def test_generate_and_batch_jobs_are_logged(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, _home: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
 ) -> None:
     """Each generate and each batch job is a row: prompt, policy, served model, attempts,
     credits, files, job key, task ids, marked as run against the emulator; --no-log leaves a
@@ -72,7 +72,7 @@ def test_generate_and_batch_jobs_are_logged(
     assert [e["prompt"] for e in run_json(capsys, "logs", "--model", NANO)] != []
     assert {e["served_model"] for e in run_json(capsys, "logs", "--model", NANO)} == {NANO}
     assert len(run_json(capsys, "logs", "-n", "1")) == 1
-    assert (_home / "logs.db").exists()
+    assert (home / "logs.db").exists()
 
 
 def test_cost_sums_by_day_and_model(capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,7 +99,7 @@ def test_since_parses_dates_and_ages(capsys: pytest.CaptureFixture[str]) -> None
     assert "--since" in capsys.readouterr().err
 
 
-async def test_router_log_true_records_library_jobs_and_no_secret(_home: Path) -> None:
+async def test_router_log_true_records_library_jobs_and_no_secret(home: Path) -> None:
     """Router(log=True) records each job; the API key is nowhere in the database."""
     secret = "library-secret-key-0123456789"
     async with (
@@ -113,18 +113,18 @@ async def test_router_log_true_records_library_jobs_and_no_secret(_home: Path) -
     (entry,) = History().entries()
     assert entry.job_key == "lib-1" and entry.served_model == result.served_model
     assert entry.emulated and entry.source == "generate"
-    assert secret.encode() not in (_home / "logs.db").read_bytes()
+    assert secret.encode() not in (home / "logs.db").read_bytes()
 
 
 def test_keys_set_get_remove_and_the_environment_wins(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], _home: Path
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
 ) -> None:
     """keys set reads stdin and writes a 0600 file; get shows a masked form (--reveal the
     whole key); KIE_API_KEY wins when set; remove forgets it; path names the file."""
     key = "kie-0123456789abcdef-xyz"
     monkeypatch.setattr(sys, "stdin", io.StringIO(key + "\n"))
     assert main(["keys", "set"]) == 0
-    path = _home / "keys.json"
+    path = home / "keys.json"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert json.loads(path.read_text()) == {"kie": key}
     capsys.readouterr()
@@ -165,7 +165,7 @@ def test_tables_fit_the_width_and_right_align_numbers(
             assert max(len(line) for line in lines) <= columns, argv
     monkeypatch.delenv("COLUMNS")
     assert main(["models", "--family", "seedream"]) == 0
-    header, rule, *rows = capsys.readouterr().out.splitlines()
+    header, _rule, *rows = capsys.readouterr().out.splitlines()
     end = header.index("credits") + len("credits")
     assert all(row[end - 1].isdigit() for row in rows)  # right-aligned under the header
 
