@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,31 @@ def _kierouter_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("KIEROUTER_HOME", None)
     else:
         os.environ["KIEROUTER_HOME"] = saved
+
+
+@pytest.fixture
+def threaded_emu() -> Iterator[Emulator]:
+    """An emulator in a background thread (200x time): it keeps answering while a test waits
+    on a subprocess or calls the CLI's blocking ``main``."""
+    from kierouter.sim import in_thread
+
+    with in_thread(time_scale=200) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def cli_json(capsys: pytest.CaptureFixture[str]) -> Callable[..., Any]:
+    """``cli_json(*argv)``: run ``kierouter ARGV --json`` in-process, check it exits 0 and
+    return what it printed, parsed."""
+    import json
+
+    from kierouter.cli import main
+
+    def run(*argv: str) -> Any:
+        assert main([*argv, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    return run
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,10 @@ from kierouter._errors import (
 )
 from kierouter.cli import build_parser, main
 from kierouter.cli._common import EXIT_CODES
-from kierouter.sim import Emulator, in_thread
+from kierouter.sim import Emulator
 
 CLI = [sys.executable, "-m", "kierouter.cli"]
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """An emulator in a background thread: it answers while a test waits on a subprocess."""
-    with in_thread(time_scale=200) as emulator:
-        yield emulator
 
 
 def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -92,12 +84,16 @@ def test_paid_but_undelivered_exits_6(capsys: pytest.CaptureFixture[str]) -> Non
     assert exit_code_for(error) == 6
 
 
-def test_missing_key_stops_before_anything_is_sent(emu: Emulator, tmp_path: Path) -> None:
+def test_missing_key_stops_before_anything_is_sent(threaded_emu: Emulator, tmp_path: Path) -> None:
     """No key: one line naming KIE_API_KEY, `kierouter keys set` and --sim, exit 3, and the
     emulator standing in for KIE received nothing (generate, batch run, credits, status)."""
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\n")
-    env = {"KIE_API_KEY": "", "KIE_BASE_URL": emu.base_url, "KIEROUTER_HOME": str(tmp_path)}
+    env = {
+        "KIE_API_KEY": "",
+        "KIE_BASE_URL": threaded_emu.base_url,
+        "KIEROUTER_HOME": str(tmp_path),
+    }
     for argv in (
         ["generate", "a red fox", "--out", str(tmp_path)],
         ["batch", "run", str(prompts), "--out", str(tmp_path / "b")],
@@ -109,28 +105,32 @@ def test_missing_key_stops_before_anything_is_sent(emu: Emulator, tmp_path: Path
         (line,) = done.stderr.splitlines()
         assert "KIE_API_KEY" in line and "kierouter keys set" in line and "--sim" in line
         assert len(line) < 160
-    stats = emu.stats()
+    stats = threaded_emu.stats()
     assert stats["created_total"] == 0 and stats["rejected"] == {} and stats["status_reads"] == 0
     assert not (tmp_path / "b").exists()
 
 
-def test_kie_refusals_and_failures_end_with_their_codes(emu: Emulator, tmp_path: Path) -> None:
+def test_kie_refusals_and_failures_end_with_their_codes(
+    threaded_emu: Emulator, tmp_path: Path
+) -> None:
     """Against KIE's API (the emulator): a refused key exits 3, an empty account 4, a job every
     model fails 1, a create whose answer was lost 5 — each with one error line."""
     home = {"KIEROUTER_HOME": str(tmp_path)}
     generate = ["generate", "a red fox", "--out", str(tmp_path), "-q"]
-    sim = [*generate, "--sim-url", emu.base_url, "--time-scale", "200"]
+    sim = [*generate, "--sim-url", threaded_emu.base_url, "--time-scale", "200"]
     refused = _cli(*sim, KIE_SIM_API_KEY="not-the-key-123", **home)
     assert refused.returncode == 3 and refused.stderr.count("\n") == 1
-    emu.configure("*", fail_rate=1.0)
+    threaded_emu.configure("*", fail_rate=1.0)
     failed = _cli(*sim, **home)
     assert failed.returncode == 1 and failed.stderr.count("\n") == 1
-    emu.reset(credits=0)
+    threaded_emu.reset(credits=0)
     broke = _cli(*sim, **home)
     assert broke.returncode == 4 and broke.stderr.count("\n") == 1
-    emu.reset()
-    emu.inject("drop_connection", rate=1.0, paths=["create"], count=100)
-    lost = _cli(*generate, KIE_API_KEY=emu.api_key, KIE_BASE_URL=emu.base_url, **home)
+    threaded_emu.reset()
+    threaded_emu.inject("drop_connection", rate=1.0, paths=["create"], count=100)
+    lost = _cli(
+        *generate, KIE_API_KEY=threaded_emu.api_key, KIE_BASE_URL=threaded_emu.base_url, **home
+    )
     assert lost.returncode == 5 and "not resubmitted" in lost.stderr
 
 

@@ -9,14 +9,14 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kierouter.cli import build_parser, main
-from kierouter.sim import Emulator, in_thread
+from kierouter.sim import Emulator
 
 CLI = [sys.executable, "-m", "kierouter.cli"]
 NANO = "google/nano-banana"
@@ -27,17 +27,6 @@ SEEDREAM = "bytedance/seedream-v4-text-to-image"
 def _no_stray_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("KIEROUTER_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with in_thread(time_scale=200) as emulator:
-        yield emulator
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    assert main([*argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 def _numeric_options() -> Iterator[tuple[list[str], str]]:
@@ -79,48 +68,48 @@ def test_every_numeric_option_refuses_nan_and_infinity(
 
 
 def test_model_pins_the_plan_on_explain_cost_and_batch_plan(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cli_json: Callable[..., Any]
 ) -> None:
     """--model restricts the plan (repeatable, tried in the order given) through the policy,
     the same way on explain, cost and batch plan; a family name allows the whole family."""
-    plan = run_json(capsys, "explain", "a red fox", "--model", NANO)
+    plan = cli_json("explain", "a red fox", "--model", NANO)
     assert [s["model"] for s in plan["plan"]] == [NANO]
-    two = run_json(capsys, "explain", "a red fox", "--model", NANO, "--model", SEEDREAM)
+    two = cli_json("explain", "a red fox", "--model", NANO, "--model", SEEDREAM)
     assert [s["model"] for s in two["plan"]][:2] == [NANO, SEEDREAM]
-    family = run_json(capsys, "explain", "a red fox", "--model", "seedream")
+    family = cli_json("explain", "a red fox", "--model", "seedream")
     assert {s["family"] for s in family["plan"]} == {"seedream"}
-    cost = run_json(capsys, "cost", "--count", "10", "--model", NANO)
+    cost = cli_json("cost", "--count", "10", "--model", NANO)
     assert cost["steps"][0]["plan"] == [NANO] and cost["total"]["credits"] == 40
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\na cat\n")
-    batch = run_json(capsys, "batch", "plan", str(prompts), "--model", NANO)
+    batch = cli_json("batch", "plan", str(prompts), "--model", NANO)
     assert set(batch["per_model"]) == {NANO}
 
 
 def test_max_credits_and_policy_on_every_planning_command(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cli_json: Callable[..., Any]
 ) -> None:
     """--max-credits caps each model's price and --policy picks the policy on explain, cost and
     batch plan alike."""
-    plan = run_json(capsys, "explain", "a red fox", "--max-credits", "3.8", "--policy", "budget")
+    plan = cli_json("explain", "a red fox", "--max-credits", "3.8", "--policy", "budget")
     assert plan["policy"] == "budget" and [s["model"] for s in plan["plan"]] == [SEEDREAM]
-    cost = run_json(capsys, "cost", "--max-credits", "3.8", "--policy", "budget")
+    cost = cli_json("cost", "--max-credits", "3.8", "--policy", "budget")
     assert cost["policy"] == "budget" and cost["steps"][0]["plan"] == [SEEDREAM]
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\n")
-    batch = run_json(capsys, "batch", "plan", str(prompts), "--max-credits", "3.8")
+    batch = cli_json("batch", "plan", str(prompts), "--max-credits", "3.8")
     assert set(batch["per_model"]) == {SEEDREAM}
 
 
 def test_generate_sim_with_model_max_credits_config_and_quiet(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cli_json: Callable[..., Any]
 ) -> None:
     """generate --sim honours --model, --config and -q (no progress lines); --max-credits
     under every model's price stops before anything runs (exit 1: no model can serve it)."""
     config = tmp_path / "k.toml"
     config.write_text(f'[defaults]\nout_dir = "{(tmp_path / "imgs").as_posix()}"\n')
-    out = run_json(
-        capsys, "generate", "a red fox", "--sim", "--time-scale", "200", "--model", NANO,
+    out = cli_json(
+        "generate", "a red fox", "--sim", "--time-scale", "200", "--model", NANO,
         "--config", str(config), "-q",
     )  # fmt: skip
     assert out["served_model"] == NANO
@@ -129,7 +118,7 @@ def test_generate_sim_with_model_max_credits_config_and_quiet(
     assert main(["generate", "a fox", "--sim", "--max-credits", "0.5", "-q"]) != 0
 
 
-def test_sim_url_on_generate_credits_and_status(emu: Emulator, tmp_path: Path) -> None:
+def test_sim_url_on_generate_credits_and_status(threaded_emu: Emulator, tmp_path: Path) -> None:
     """--sim-url talks to a running emulator on generate, credits and status (its key, no
     KIE key needed), and --sim always starts an in-process one (credits --sim: a fresh
     balance)."""
@@ -142,11 +131,11 @@ def test_sim_url_on_generate_credits_and_status(emu: Emulator, tmp_path: Path) -
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    url = ["--sim-url", emu.base_url]
+    url = ["--sim-url", threaded_emu.base_url]
     result = cli("generate", "a red fox", *url, "--time-scale", "200", "--out", str(tmp_path))
     task = result["attempts"][-1]["task_id"]
-    assert emu.stats()["created_total"] == 1
-    assert cli("credits", *url)["credits"] == emu.balance < 100000
+    assert threaded_emu.stats()["created_total"] == 1
+    assert cli("credits", *url)["credits"] == threaded_emu.balance < 100000
     status = cli("status", task, "--model", result["served_model"], *url)
     assert status["state"] == "success"
     assert cli("credits", "--sim")["credits"] == 100000
@@ -159,15 +148,15 @@ def test_time_scale_needs_an_emulator(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_batch_model_restriction_is_kept_for_resume(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cli_json: Callable[..., Any]
 ) -> None:
     """batch run --model runs every row on that model, and stores the restriction beside the
     journal so that resume applies it too."""
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\na cat\n")
     out = tmp_path / "out"
-    report = run_json(
-        capsys, "batch", "run", str(prompts), "--out", str(out), "--sim", "--time-scale", "200",
+    report = cli_json(
+        "batch", "run", str(prompts), "--out", str(out), "--sim", "--time-scale", "200",
         "--model", NANO, "-q",
     )  # fmt: skip
     assert report["complete"]

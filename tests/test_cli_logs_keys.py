@@ -8,7 +8,7 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from kierouter import Router
 from kierouter.cli import main
 from kierouter.cli.logs import parse_since
-from kierouter.sim import Emulator, in_thread
+from kierouter.sim import Emulator
 
 NANO = "google/nano-banana"
 
@@ -33,31 +33,20 @@ def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return home
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with in_thread(time_scale=200) as emulator:
-        yield emulator
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    assert main([*argv, "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
-
-
 def test_generate_and_batch_jobs_are_logged(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, home: Path, cli_json: Callable[..., Any]
 ) -> None:
     """Each generate and each batch job is a row: prompt, policy, served model, attempts,
     credits, files, job key, task ids, marked as run against the emulator; --no-log leaves a
     run out; --model and -n filter."""
-    made = run_json(capsys, "generate", "a red fox", "--sim", "--time-scale", "200", "-q",
+    made = cli_json("generate", "a red fox", "--sim", "--time-scale", "200", "-q",
                     "--policy", "budget", "--job-key", "fox-1")  # fmt: skip
-    run_json(capsys, "generate", "not logged", "--sim", "--time-scale", "200", "-q", "--no-log")
+    cli_json("generate", "not logged", "--sim", "--time-scale", "200", "-q", "--no-log")
     prompts = tmp_path / "p.txt"
     prompts.write_text("a cat\na dog\n")
-    run_json(capsys, "batch", "run", str(prompts), "--out", "b", "--sim", "--time-scale", "200",
+    cli_json("batch", "run", str(prompts), "--out", "b", "--sim", "--time-scale", "200",
              "--model", NANO, "-q")  # fmt: skip
-    logged = run_json(capsys, "logs")
+    logged = cli_json("logs")
     assert [e["prompt"] for e in logged] == ["a dog", "a cat", "a red fox"] or {
         e["prompt"] for e in logged
     } == {"a dog", "a cat", "a red fox"}
@@ -69,25 +58,27 @@ def test_generate_and_batch_jobs_are_logged(
     assert fox["attempts"][0]["model"] == made["attempts"][0]["model"]
     batch = [e for e in logged if e["source"] == "batch"]
     assert {e["served_model"] for e in batch} == {NANO} and len(batch) == 2
-    assert [e["prompt"] for e in run_json(capsys, "logs", "--model", NANO)] != []
-    assert {e["served_model"] for e in run_json(capsys, "logs", "--model", NANO)} == {NANO}
-    assert len(run_json(capsys, "logs", "-n", "1")) == 1
+    assert [e["prompt"] for e in cli_json("logs", "--model", NANO)] != []
+    assert {e["served_model"] for e in cli_json("logs", "--model", NANO)} == {NANO}
+    assert len(cli_json("logs", "-n", "1")) == 1
     assert (home / "logs.db").exists()
 
 
-def test_cost_sums_by_day_and_model(capsys: pytest.CaptureFixture[str]) -> None:
+def test_cost_sums_by_day_and_model(
+    capsys: pytest.CaptureFixture[str], cli_json: Callable[..., Any]
+) -> None:
     """--cost sums credits by day and model; emulator jobs only with --include-sim, and the
     human output says how many were left out."""
-    made = run_json(capsys, "generate", "a red fox", "--sim", "--time-scale", "200", "-q")
-    assert run_json(capsys, "logs", "--cost")["credits"] == 0
-    sums = run_json(capsys, "logs", "--cost", "--include-sim")
+    made = cli_json("generate", "a red fox", "--sim", "--time-scale", "200", "-q")
+    assert cli_json("logs", "--cost")["credits"] == 0
+    sums = cli_json("logs", "--cost", "--include-sim")
     (day,) = sums["days"]
     assert day["model"] == made["served_model"] and day["credits"] == made["credits"]
     assert day["jobs"] == 1 and sums["usd"] == pytest.approx(made["credits"] * 0.005)
     assert main(["logs", "--cost"]) == 0
     assert "1 emulator job not counted" in capsys.readouterr().out
-    assert run_json(capsys, "logs", "--since", "1h") != []
-    assert run_json(capsys, "logs", "--since", "2999-01-01") == []
+    assert cli_json("logs", "--since", "1h") != []
+    assert cli_json("logs", "--since", "2999-01-01") == []
 
 
 def test_since_parses_dates_and_ages(capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +108,10 @@ async def test_router_log_true_records_library_jobs_and_no_secret(home: Path) ->
 
 
 def test_keys_set_get_remove_and_the_environment_wins(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], home: Path
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    home: Path,
+    cli_json: Callable[..., Any],
 ) -> None:
     """keys set reads stdin and writes a 0600 file; get shows a masked form (--reveal the
     whole key); KIE_API_KEY wins when set; remove forgets it; path names the file."""
@@ -131,9 +125,9 @@ def test_keys_set_get_remove_and_the_environment_wins(
     assert main(["keys", "get"]) == 0
     shown = capsys.readouterr().out.strip()
     assert shown == "kie-…-xyz" and key not in shown
-    assert run_json(capsys, "keys", "get", "--reveal")["value"] == key
+    assert cli_json("keys", "get", "--reveal")["value"] == key
     monkeypatch.setenv("KIE_API_KEY", "from-the-environment-1")
-    got = run_json(capsys, "keys", "get")
+    got = cli_json("keys", "get")
     assert got["source"] == "$KIE_API_KEY" and got["value"] != key
     assert main(["keys", "path"]) == 0
     assert capsys.readouterr().out.strip() == str(path)
@@ -142,14 +136,17 @@ def test_keys_set_get_remove_and_the_environment_wins(
 
 
 def test_a_stored_key_is_used_when_the_environment_has_none(
-    emu: Emulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    threaded_emu: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cli_json: Callable[..., Any],
 ) -> None:
     """With KIE_API_KEY unset, `credits` uses the key `keys set` stored."""
-    monkeypatch.setenv("KIE_BASE_URL", emu.base_url)
+    monkeypatch.setenv("KIE_BASE_URL", threaded_emu.base_url)
     assert main(["credits"]) == 3
-    monkeypatch.setattr(sys, "stdin", io.StringIO(emu.api_key + "\n"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(threaded_emu.api_key + "\n"))
     assert main(["keys", "set"]) == 0
-    assert run_json(capsys, "credits")["credits"] == emu.balance
+    assert cli_json("credits")["credits"] == threaded_emu.balance
     monkeypatch.delenv("KIE_API_KEY")  # main() exported the stored key into this process
 
 
@@ -171,7 +168,7 @@ def test_tables_fit_the_width_and_right_align_numbers(
 
 
 def test_counts_are_pluralised_and_json_floats_rounded(
-    emu: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    threaded_emu: Emulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """'1 image', not '1 images'; JSON floats carry no binary noise (179.9392, not
     179.93919999999997); batch status names the real folder in its resume hint."""
@@ -183,20 +180,22 @@ def test_counts_are_pluralised_and_json_floats_rounded(
     assert json.loads(capsys.readouterr().out) == {"credits": 179.9392, "nested": [0.3]}
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\n")
-    emu.configure("*", fail_rate=1.0)  # the batch ends incomplete
-    run = ["batch", "run", str(prompts), "--out", "b", "--sim-url", emu.base_url, "-q"]
+    threaded_emu.configure("*", fail_rate=1.0)  # the batch ends incomplete
+    run = ["batch", "run", str(prompts), "--out", "b", "--sim-url", threaded_emu.base_url, "-q"]
     assert main([*run, "--time-scale", "200"]) == 1
     assert main(["batch", "status", "b"]) == 0
     out = capsys.readouterr().out
     assert "1 row, 1 job" in out and f"kierouter batch resume {tmp_path / 'b'}" in out
 
 
-def test_help_shows_defaults_and_what_json_prints(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_shows_defaults_and_what_json_prints(
+    capsys: pytest.CaptureFixture[str], cli_json: Callable[..., Any]
+) -> None:
     """models --json says it prints an array (it does); --max-skew and sim --time-scale name
     their defaults."""
     assert main(["models", "--help"]) == 0
     assert "JSON array" in capsys.readouterr().out
-    assert isinstance(run_json(capsys, "models"), list)
+    assert isinstance(cli_json("models"), list)
     assert main(["webhook", "serve", "--help"]) == 0
     assert "default 300" in capsys.readouterr().out
     assert main(["sim", "--help"]) == 0
