@@ -1,4 +1,4 @@
-"""Record docs/images/batch-progress.svg: a real batch, in progress, as a terminal shows it.
+"""Record docs/assets/batch-progress.svg: a real batch, in progress, as a terminal shows it.
 
 Runs ``kierouter batch run`` against the built-in emulator in a pseudo-terminal (pexpect), feeds
 what it draws to a terminal emulator (pyte), takes the screen once the bar is about half way,
@@ -26,7 +26,7 @@ from rich.style import Style
 from rich.text import Text
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_OUT = HERE / "images" / "batch-progress.svg"
+DEFAULT_OUT = HERE / "assets" / "batch-progress.svg"
 PROMPTS = [
     "a red fox in snow, watercolor",
     "a lighthouse at dawn, oil painting",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import registry_from_env
+from ._common import CliError, registry_from_env
 from ._options import Target, check_models, restrict_config
 
 if TYPE_CHECKING:
@@ -36,12 +37,15 @@ _RUN_OPTIONS = {
     "create_window": "create_window",
     "listen": "listen",
     "public_url": "public_url",
+    "scenario": "scenario",
 }
 
 
 def run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run options given on the command line, by settings attribute."""
     given = {attr: getattr(args, name, None) for name, attr in _RUN_OPTIONS.items()}
+    if given["scenario"] is not None:  # stored for resume, which may run from elsewhere
+        given["scenario"] = os.path.abspath(given["scenario"])
     if getattr(args, "policy", None):
         given["policy"] = args.policy
     return {attr: value for attr, value in given.items() if value is not None}
@@ -77,6 +81,8 @@ def settings_for(
         setattr(s, attr, value)
     for attr, value in (where_for(where) if where is not None else {}).items():
         setattr(s, attr, value)
+    if s.scenario is not None and not s.sim:
+        raise CliError("--scenario needs --sim (it configures the built-in emulator)")
     return s
 
 

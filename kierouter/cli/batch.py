@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._batch_settings import restricted, run_options, settings_for, store_restriction, where_for
-from ._common import plural, print_json, print_table
+from ._common import plural, print_error, print_json, print_table
 from ._options import (
     SIM_KEY,
     Target,
@@ -70,6 +70,11 @@ def _target(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--budget", type=non_negative, metavar="CREDITS", help="most credits to spend")
     add_target(p)
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="with --sim: an emulator scenario TOML (faults, model behaviour, Market models)",
+    )
     p.add_argument(
         "--listen", metavar="HOST:PORT", help="receive KIE's callbacks here (with --public-url)"
     )
@@ -198,6 +203,8 @@ def _plan(args: argparse.Namespace) -> int:
 def _report(report: BatchReport, as_json: bool) -> int:
     import msgspec
 
+    if report.halted and report.stopped:  # KIE refused the key or the account ran dry
+        print_error(report.stopped)
     if as_json:
         print_json({**msgspec.to_builtins(report), "complete": report.complete})
     else:

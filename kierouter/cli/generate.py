@@ -18,7 +18,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import exit_code_for, plural, print_error, print_json, request_from_args
+from ._common import CliError, exit_code_for, plural, print_error, print_json, request_from_args
 from ._options import (
     Target,
     add_config,
@@ -82,6 +82,11 @@ def add_parser(sub: Any) -> None:
         "./kierouter-out)",
     )
     add_target(p)
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="with --sim: an emulator scenario TOML (faults, model behaviour, Market models)",
+    )
     p.add_argument(
         "--listen",
         metavar="HOST:PORT",
@@ -181,7 +186,9 @@ async def _generate(
         if where.kind == "sim":
             from kierouter.sim import Emulator
 
-            emu = await stack.enter_async_context(Emulator(time_scale=where.time_scale))
+            emu = await stack.enter_async_context(
+                Emulator(time_scale=where.time_scale, scenario=args.scenario)
+            )
             options.update(base_url=emu.base_url, api_key=emu.api_key)
         router = Router(**options)
         policy = restrict(
@@ -233,6 +240,8 @@ def run(args: argparse.Namespace) -> int:
     """Run one job; print the result."""
     from kierouter._errors import KieRouterError
 
+    if args.scenario and not args.sim:
+        raise CliError("--scenario needs --sim (it configures the built-in emulator)")
     where = target(args)  # no key: exit 3 before anything is planned or sent
     if args.out is not None:  # absolute paths in the output, whatever the cwd
         args.out = str(Path(args.out).resolve())

@@ -28,7 +28,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=port, default=8799, help="port (default 8799; 0 = any free)")
-    p.add_argument("--scenario", metavar="FILE", help="scenario TOML (models, faults, defaults)")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario TOML: settings, model behaviour, faults, Market models it does not ship "
+        "(docs/emulator.md)",
+    )
     p.add_argument(
         "--time-scale",
         type=positive,
@@ -51,7 +56,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the emulator until SIGINT/SIGTERM."""
-    from kierouter._http_server import Server, serve_forever
+    from kierouter._server import EMULATOR_LIMITS, Server, serve_forever
     from kierouter.sim import Emulator
 
     options: dict[str, Any] = {}
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     try:
-        serve_forever(emulator.app, args.host, args.port, on_ready=ready)
+        serve_forever(emulator.app, args.host, args.port, limits=EMULATOR_LIMITS, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2
