@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Any
 
@@ -155,9 +156,18 @@ def test_allow_list_and_block_list(fake_site: Any, monkeypatch: pytest.MonkeyPat
 def test_trace_logs_hook_calls(
     fake_site: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """KIEROUTER_TRACE_PLUGINS logs each hook call with the plugin's name."""
+    """KIEROUTER_TRACE_PLUGINS logs the import and each hook call at INFO, with the plugin's
+    name, the duration and what the call registered."""
     monkeypatch.setenv("KIEROUTER_TRACE_PLUGINS", "1")
     monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_good_plugin")
     with caplog.at_level("INFO", logger="kierouter.plugins"):
         load_registry()
-    assert "kierouter_register_models of plugin 'kr_good_plugin'" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    imported = r"plugin 'kr_good_plugin': imported kr_good_plugin in [\d.]+ ms"
+    assert any(re.fullmatch(imported, m) for m in lines), lines
+    assert any(
+        re.fullmatch(
+            r"plugin 'kr_good_plugin': kierouter_register_models took [\d.]+ ms, registered 1", m
+        )
+        for m in lines
+    ), lines

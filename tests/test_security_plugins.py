@@ -194,7 +194,8 @@ def _write_dist(site: Path, name: str, module_source: str) -> None:
         (
             "from kierouter import hookimpl\n@hookimpl\ndef kierouter_register_models(reg):\n"
             "    pass\n",
-            "not a valid plugin",
+            "kierouter_register_models does not match its specification "
+            "kierouter_register_models(register)",
         ),
     ],
 )
