@@ -10,6 +10,7 @@ not a :class:`~kierouter.Provider`. The planner only ever sees checked cards.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,12 +70,30 @@ class PluginRecord(msgspec.Struct, kw_only=True):
         The log record carries the traceback when INFO is enabled (``kierouter -v``).
         """
         self.errors.append(message)
+        trace = ""
         if exc is not None:
-            import traceback
+            self.tracebacks.append(_plugin_traceback(exc))
+            if log.isEnabledFor(logging.INFO):
+                trace = "\n" + self.tracebacks[-1].rstrip()
+        log.warning("plugin %r: %s%s", self.name, message, trace)
 
-            self.tracebacks.append("".join(traceback.format_exception(exc)))
-        shown = exc if exc is not None and log.isEnabledFor(logging.INFO) else None
-        log.warning("plugin %r: %s", self.name, message, exc_info=shown)
+
+def _plugin_traceback(exc: BaseException) -> str:
+    """The formatted traceback of ``exc`` from the plugin's first frame on: the host's and the
+    import machinery's frames above it say nothing to the plugin's author."""
+    import traceback
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and _host_frame(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _host_frame(filename: str) -> bool:
+    return filename == _PLUGINS_FILE or filename.startswith("<frozen") or "importlib" in filename
+
+
+_PLUGINS_FILE = os.path.join(os.path.dirname(__file__), "_plugins.py")
 
 
 class Registry:
