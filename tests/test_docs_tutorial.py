@@ -20,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "plugins" / "tutorial.md"
 TEMPLATE = ROOT / "plugins" / "_template"
+TESTING = ROOT / "docs" / "plugins" / "testing.md"
 PROJECT = "kierouter-gpt-image"
 MODEL = "gpt-image/1.5-text-to-image"
 _TITLED = re.compile(r'^```(\w+) title="([^"]+)"\n(.*?)^```$', re.S | re.M)
@@ -146,3 +147,12 @@ def test_template_tests_pass(tmp_path: Path) -> None:
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], copy, PYTHONPATH=str(copy)
     )
     assert _passed(result) >= 15
+
+
+def test_testing_page_shows_the_templates_files_verbatim() -> None:
+    """Each file the testing page shows whole (a titled block) is the template's file, so the
+    template's own tests run the documented example."""
+    shown = {title: body for _, title, body in _TITLED.findall(TESTING.read_text("utf-8"))}
+    assert "tests/test_example_mock.py" in shown
+    for title, body in shown.items():
+        assert (TEMPLATE / title).read_text("utf-8") == body, title
