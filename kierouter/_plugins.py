@@ -159,6 +159,12 @@ def load_registry(
         implemented = _check_hooks(pm, plugin, record)
         _call_hooks(pm, plugin, record, registry)
         record.load_ms += _ms_since(start)
+        if record.slow:
+            log.info(
+                "plugin %r took %.0f ms to load, which every command pays",
+                record.name,
+                record.load_ms,
+            )
         if not implemented and not record.errors:
             record.fail(
                 "implements no kierouter hook: decorate kierouter_register_models (or another "

@@ -91,6 +91,7 @@ def test_verbose_plugins_shows_load_times_slow_flag_and_traceback(site: Path) ->
     assert "SLOW: kr_slow took over 100 ms to load" in done.stdout
     assert "Traceback (most recent call last)" in done.stderr
     assert 'kr_failing.py", line 5, in _read_settings' in done.stderr
+    assert "plugin 'kr_slow' took" in done.stderr  # any command says so under -v
     assert "kr_slow': imported kr_slow in" not in done.stderr  # no trace unless asked
 
 

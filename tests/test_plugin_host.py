@@ -171,3 +171,19 @@ def test_trace_logs_hook_calls(
         )
         for m in lines
     ), lines
+
+
+def test_duplicate_between_entry_points_goes_to_the_name_that_sorts_first(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entry points load in the order of their names, so the documented rule holds whatever
+    order the file system lists distributions in: 'kr_aa' keeps the id, 'kr_zz' is told."""
+    for name in ("kr_zz", "kr_aa"):
+        _write_dist(tmp_path, name, GOOD_PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_zz,kr_aa")
+    monkeypatch.delenv("KIEROUTER_DISABLE_PLUGINS", raising=False)
+    registry = load_registry()
+    assert [r.name for r in registry.plugins] == ["kr_aa", "kr_zz"]
+    assert registry.owner("model", "ep/good") == "kr_aa"
+    assert "already registered by plugin 'kr_aa'" in registry.plugins[1].errors[0]
