@@ -176,17 +176,20 @@ def load_registry(
 def _check_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -> list[str]:
     """Record the hooks that would silently never run; return the real hooks implemented.
 
-    Unknown names are what :meth:`pluggy.PluginManager.check_pending` looks for, but it stops at
-    the first across all plugins; here every one is named, on its own plugin, with the nearest
-    real hook.
+    pluggy's :meth:`~pluggy.PluginManager.check_pending` finds hook implementations without a
+    specification (an unknown or misspelled ``kierouter_*`` name), but raises for the first one
+    only: each such hook of this plugin is named, with the nearest real hook, and dropped so that
+    the check starts clean for the next plugin. A ``kierouter_*`` function missing its
+    ``@hookimpl`` is invisible to pluggy and is looked for here.
     """
-    implemented: list[str] = []
-    for caller in pm.get_hookcallers(plugin) or ():
-        impls = [i for i in caller.get_hookimpls() if i.plugin is plugin and not i.optionalhook]
-        if caller.has_spec():
-            implemented.append(caller.name)
-        elif impls:
-            record.fail(f"unknown hook {caller.name!r} is never called{_nearest(caller.name)}")
+    callers = pm.get_hookcallers(plugin) or []
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        for caller in callers:
+            if not caller.has_spec() and any(not i.optionalhook for i in caller.get_hookimpls()):
+                record.fail(f"unknown hook {caller.name!r} is never called{_nearest(caller.name)}")
+                delattr(pm.hook, caller.name)
     for attribute in dir(plugin):
         if not attribute.startswith(f"{hookspecs.PROJECT}_"):
             continue
@@ -203,7 +206,7 @@ def _check_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord)
                     f"{attribute} looks like a hook but is not one and is never called"
                     f"{_nearest(attribute)}"
                 )
-    return implemented
+    return [caller.name for caller in callers if caller.has_spec()]
 
 
 def _spec_mismatch(pm: pluggy.PluginManager, pluggy_message: str) -> str:

@@ -275,6 +275,30 @@ def test_hook_that_would_never_run_is_an_error(make: Any, needle: str) -> None:
         assert "acme" in registry.policies  # the correctly named hook of the same plugin ran
 
 
+def test_every_unknown_hook_of_every_plugin_is_named() -> None:
+    """pluggy's check stops at the first unknown hook; the host names them all, on each plugin
+    that has them, including a second plugin with the same misspelling."""
+
+    def typos(name: str) -> types.SimpleNamespace:
+        @hookimpl
+        def kierouter_register_model(register: Any) -> None: ...
+
+        @hookimpl
+        def kierouter_register_sinks(register: Any) -> None: ...
+
+        return types.SimpleNamespace(
+            name=name,
+            kierouter_register_model=kierouter_register_model,
+            kierouter_register_sinks=kierouter_register_sinks,
+        )
+
+    registry = load_registry([typos("one"), typos("two")], entry_points=False)
+    for record in registry.plugins:
+        assert len(record.errors) == 2, record.errors
+        assert "'kierouter_register_model'" in record.errors[0]
+        assert "did you mean 'kierouter_register_event_sinks'?" in record.errors[1]
+
+
 def test_plugin_without_any_hook_is_an_error() -> None:
     """A plugin that implements nothing says so instead of loading as "ok" with 0 models."""
     registry = load_registry([types.SimpleNamespace(name="empty")], entry_points=False)
