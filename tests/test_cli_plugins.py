@@ -8,24 +8,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-GOOD = """
-from kierouter import hookimpl, ModelCard, Pricing
-from kierouter.provider import MarketProvider
-
-class P(MarketProvider):
-    def build_input(self, card, request, *, seed):
-        return {"prompt": request.prompt}, [], False
-
-@hookimpl
-def kierouter_register_models(register):
-    register(ModelCard(id="kr/good", family="kr", task_kinds=("generate",),
-             pricing=Pricing(credits=2), latency_p50=1, latency_p90=2, quality=5), P())
-"""
-
-SLOW = "import time\ntime.sleep(0.15)  # a heavy import, say\n" + GOOD.replace("kr/good", "kr/slow")
+SLOW = "import time\ntime.sleep(0.15)  # a heavy import, say\n"
 
 FAILING = """
 from kierouter import hookimpl
@@ -39,25 +26,16 @@ def kierouter_register_models(register):
 """
 
 
-def _write_dist(site: Path, name: str, source: str) -> None:
-    (site / f"{name}.py").write_text(source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
-
-
 @pytest.fixture
-def site(tmp_path: Path) -> Path:
+def site(plugin_site: Any) -> Path:
     """A directory of entry-point plugins: a good one, a slow one, one failing in its hook and
     one failing at import."""
-    site = tmp_path / "site"
-    site.mkdir()
-    _write_dist(site, "kr_good", GOOD)
-    _write_dist(site, "kr_slow", SLOW)
-    _write_dist(site, "kr_failing", FAILING)
-    _write_dist(site, "kr_no_dep", "import json\nimport acme_sdk_not_installed\n")
-    return site
+    plugin_site.add_good("kr_good", "kr/good")
+    plugin_site.add("kr_slow", SLOW + plugin_site.GOOD.format(model="kr/slow"))
+    plugin_site.add("kr_failing", FAILING)
+    plugin_site.add("kr_no_dep", "import json\nimport acme_sdk_not_installed\n")
+    path: Path = plugin_site.path
+    return path
 
 
 def _cli(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -97,39 +97,12 @@ def test_garbage_registration_is_rejected() -> None:
     assert len(registry.plugins[0].errors) == 3
 
 
-def _write_dist(site: Any, name: str, module_source: str) -> None:
-    pkg = site / f"{name}.py"
-    pkg.write_text(module_source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
-
-
-GOOD_PLUGIN = """
-from kierouter import hookimpl, ModelCard, Pricing
-from kierouter.provider import MarketProvider
-
-class P(MarketProvider):
-    def build_input(self, card, request, *, seed):
-        return {"prompt": request.prompt}, [], False
-
-@hookimpl
-def kierouter_register_models(register):
-    register(ModelCard(id="ep/good", family="ep", task_kinds=("generate",),
-             pricing=Pricing(credits=2), latency_p50=1, latency_p90=2, quality=5), P())
-"""
-
-
 @pytest.fixture
-def fake_site(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A directory on sys.path holding two entry-point plugins: one good, one that cannot import."""
-    _write_dist(tmp_path, "kr_good_plugin", GOOD_PLUGIN)
-    _write_dist(tmp_path, "kr_broken_plugin", "raise ImportError('missing dependency xyz')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("KIEROUTER_LOAD_PLUGINS", "KIEROUTER_DISABLE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
+def fake_site(plugin_site: Any) -> Any:
+    """Two entry-point plugins on sys.path: one good, one that cannot import."""
+    plugin_site.add_good("kr_good_plugin", "ep/good")
+    plugin_site.add("kr_broken_plugin", "raise ImportError('missing dependency xyz')\n")
+    return plugin_site
 
 
 def test_entry_point_plugin_that_fails_to_import_is_recorded(fake_site: Any) -> None:
@@ -174,15 +147,13 @@ def test_trace_logs_hook_calls(
 
 
 def test_duplicate_between_entry_points_goes_to_the_name_that_sorts_first(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    plugin_site: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Entry points load in the order of their names, so the documented rule holds whatever
     order the file system lists distributions in: 'kr_aa' keeps the id, 'kr_zz' is told."""
     for name in ("kr_zz", "kr_aa"):
-        _write_dist(tmp_path, name, GOOD_PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))
+        plugin_site.add_good(name, "ep/good")
     monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_zz,kr_aa")
-    monkeypatch.delenv("KIEROUTER_DISABLE_PLUGINS", raising=False)
     registry = load_registry()
     assert [r.name for r in registry.plugins] == ["kr_aa", "kr_zz"]
     assert registry.owner("model", "ep/good") == "kr_aa"
