@@ -45,11 +45,11 @@ def explain(
         cards = dict(registry.cards)
         pricing = getattr(config, "pricing", None)
         if pricing:
-            import msgspec
+            from ._registry import priced
 
             for model_id, price in pricing.items():
                 if model_id in cards:
-                    cards[model_id] = msgspec.structs.replace(cards[model_id], pricing=price)
+                    cards[model_id] = priced(cards[model_id], price)
     resolved = resolve_policy(policy, registry=registry, config=config)
     request = apply_policy_options(request, resolved)
     return plan(request, cards, resolved, stats=stats)

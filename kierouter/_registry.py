@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .policy import Policy
     from .provider import Provider
 
-__all__ = ["SLOW_LOAD_MS", "PluginRecord", "Registry"]
+__all__ = ["SLOW_LOAD_MS", "PluginRecord", "Registry", "priced"]
 
 log = logging.getLogger("kierouter.plugins")
 
@@ -96,6 +96,15 @@ def _host_frame(filename: str) -> bool:
 _PLUGINS_FILE = os.path.join(os.path.dirname(__file__), "_plugins.py")
 
 
+def priced(card: ModelCard, pricing: Pricing) -> ModelCard:
+    """``card`` with the user's ``[prices."<id>"]``, checked by the card rules;
+    :class:`~kierouter.ConfigurationError` naming the table when they refuse it."""
+    try:
+        return check_card(msgspec.structs.replace(card, pricing=pricing))
+    except CardError as exc:
+        raise ConfigurationError(f'prices."{card.id}": {exc}') from None
+
+
 class Registry:
     """Every model, provider, policy, judge and event sink the loaded plugins registered."""
 
@@ -140,11 +149,7 @@ class Registry:
         :class:`~kierouter.ConfigurationError` naming ``prices."<model>"``.
         """
         for model_id, pricing in overrides.items():
-            card = msgspec.structs.replace(self.card(model_id), pricing=pricing)
-            try:
-                self.cards[model_id] = check_card(card)
-            except CardError as exc:
-                raise ConfigurationError(f'prices."{model_id}": {exc}') from None
+            self.cards[model_id] = priced(self.card(model_id), pricing)
 
     # -- registration ------------------------------------------------------------------------
 

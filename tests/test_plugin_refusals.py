@@ -187,8 +187,11 @@ def test_registered_card_is_a_checked_copy() -> None:
 def test_bad_price_override_from_configuration_is_refused() -> None:
     """[prices."model"] in kierouter.toml goes through the same rules."""
     registry = load_registry([_registering(GOOD)], entry_points=False)
+    config = types.SimpleNamespace(pricing={"acme/good": Pricing(credits=-1)}, policies={})
     with pytest.raises(ConfigurationError, match=r'prices."acme/good": pricing.credits -1'):
-        registry.with_pricing({"acme/good": Pricing(credits=-1)})
+        explain("a fox", ACME, registry=registry, config=config)
+    with pytest.raises(ConfigurationError, match=r'prices."acme/good": pricing.credits -1'):
+        registry.with_pricing(config.pricing)
 
 
 def test_badly_typed_policy_is_refused() -> None:
