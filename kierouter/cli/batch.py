@@ -55,6 +55,11 @@ def _target(p: argparse.ArgumentParser) -> None:
         help="with --sim/--sim-url: the emulator's time scale (default 20)",
     )
     p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="with --sim: an emulator scenario TOML (faults, model behaviour, Market models)",
+    )
+    p.add_argument(
         "--listen", metavar="HOST:PORT", help="receive KIE's callbacks here (with --public-url)"
     )
     p.add_argument("--public-url", metavar="URL", help="where KIE reaches --listen")
@@ -182,12 +187,15 @@ _RUN_OPTIONS = {
     "listen": "listen",
     "public_url": "public_url",
     "time_scale": "time_scale",
+    "scenario": "scenario",
 }
 
 
 def _run_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run options given on the command line, by settings attribute."""
     given = {attr: getattr(args, name, None) for name, attr in _RUN_OPTIONS.items()}
+    if given["scenario"] is not None:  # stored for resume, which may run from elsewhere
+        given["scenario"] = os.path.abspath(given["scenario"])
     return {attr: value for attr, value in given.items() if value is not None}
 
 
@@ -214,6 +222,10 @@ def _settings(args: argparse.Namespace, config: Any = None) -> BatchSettings:
         s.time_scale = 20.0
     if s.sim or s.loopback:
         s.read_rate = min(1000.0, 10.0 * s.time_scale)
+    if s.scenario is not None and not s.sim:
+        from kierouter._errors import ConfigurationError
+
+        raise ConfigurationError("--scenario needs --sim (it configures the built-in emulator)")
     return s
 
 

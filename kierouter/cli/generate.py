@@ -68,6 +68,11 @@ def add_parser(sub: Any) -> None:
         help="with --sim: emulated seconds per real second (default 20)",
     )
     p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="with --sim: an emulator scenario TOML (faults, model behaviour, Market models)",
+    )
+    p.add_argument(
         "--listen",
         metavar="HOST:PORT",
         help="receive KIE's callbacks on this address instead of polling (with --public-url)",
@@ -134,6 +139,10 @@ def _absolute(path: str) -> str:
 async def _generate(args: argparse.Namespace) -> Result:
     from kierouter._router import Router, WebhookConfig
 
+    if getattr(args, "scenario", None) and not args.sim:
+        from kierouter._errors import ConfigurationError
+
+        raise ConfigurationError("--scenario needs --sim (it configures the built-in emulator)")
     request = request_from_args(args)
     config = load_config(args.config)
     defaults = getattr(config, "defaults", None)
@@ -167,7 +176,7 @@ async def _generate(args: argparse.Namespace) -> Result:
 
         raise ConfigurationError("--time-scale must be positive")
     async with (
-        Emulator(time_scale=args.time_scale) as emu,
+        Emulator(time_scale=args.time_scale, scenario=getattr(args, "scenario", None)) as emu,
         Router(
             base_url=emu.base_url,
             api_key=emu.api_key,

@@ -26,7 +26,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8799, help="port (default 8799; 0 = any free)")
-    p.add_argument("--scenario", metavar="FILE", help="scenario TOML (models, faults, defaults)")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario TOML: settings, model behaviour, faults, Market models it does not ship "
+        "(docs/emulator.md)",
+    )
     p.add_argument("--time-scale", type=float, help="emulated seconds per real second")
     p.add_argument("--hmac-key", help="sign callbacks with this webhook HMAC key")
     p.add_argument("--credits", type=float, help="starting balance (default 100000)")
