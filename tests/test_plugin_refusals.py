@@ -30,7 +30,7 @@ from kierouter import (
 )
 from kierouter.policy import BUILTIN_POLICIES
 from kierouter.provider import MarketProvider
-from kierouter.sim import Emulator
+from kierouter.sim import Emulator, Scenario
 
 GOOD = ModelCard(
     id="acme/good",
@@ -42,6 +42,7 @@ GOOD = ModelCard(
     quality=7.0,
 )
 ACME = Policy(name="acme", ladder=("acme",))
+SEEDREAM = Policy(name="seedream-only", ladder=("seedream",))
 
 
 class _Provider(MarketProvider):
@@ -60,10 +61,19 @@ def _registering(*cards: Any, name: str = "acme") -> types.SimpleNamespace:
     return types.SimpleNamespace(name=name, kierouter_register_models=kierouter_register_models)
 
 
+#: teaches the emulator the plugin's good model (kierouter ships nothing like it)
+ACME_SCENARIO = {"market_models": {"acme/good": {"price": 2.0, "latency": [5, 10]}}}
+
+
 @pytest.fixture
 async def emu() -> AsyncIterator[Emulator]:
-    """An emulator at 1000x speed without the create-rate limit."""
-    async with Emulator(time_scale=1000.0, create_limit=500, create_window=1.0) as emulator:
+    """An emulator at 1000x speed without the create-rate limit, knowing acme/good."""
+    async with Emulator(
+        time_scale=1000.0,
+        create_limit=500,
+        create_window=1.0,
+        scenario=Scenario.from_dict(ACME_SCENARIO),
+    ) as emulator:
         yield emulator
 
 
@@ -85,7 +95,8 @@ def assert_good_models_plan(registry: Registry, baseline: Registry | None = None
 
 
 async def assert_good_models_serve(registry: Registry, emu: Emulator, tmp_path: Path) -> None:
-    """A Router built from the registry serves a job on a shipped model."""
+    """A Router built from the registry serves a job on a shipped model, and on the plugin's
+    good model when it loaded."""
     async with Router(
         registry=registry,
         base_url=emu.base_url,
@@ -94,9 +105,12 @@ async def assert_good_models_serve(registry: Registry, emu: Emulator, tmp_path: 
         allow_private_downloads=True,
         latency_scale=1 / 1000,
     ) as router:
-        result = await router.generate("a red fox in snow", policy="budget")
-    assert result.served_model in kierouter_seedream_models()
-    assert len(result.files) == 1
+        shipped = await router.generate("a red fox in snow", policy=SEEDREAM)
+        assert shipped.served_model in kierouter_seedream_models()
+        assert len(shipped.files) == 1
+        if "acme/good" in registry.cards:
+            own = await router.generate("a red fox in snow", policy=ACME)
+            assert own.served_model == "acme/good" and len(own.files) == 1
 
 
 def kierouter_seedream_models() -> set[str]:
