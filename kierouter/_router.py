@@ -217,6 +217,8 @@ class Router:
                 hmac_key=webhook.hmac_key,
                 max_skew=webhook.max_skew,
                 max_body=webhook.max_body,
+                read_timeout=webhook.read_timeout,
+                spool=webhook.spool,
             )
             if webhook.public_url is None and webhook.listen is None:
                 raise ConfigurationError(
@@ -268,9 +270,11 @@ class Router:
             if self._stack is not None:
                 return
             stack = contextlib.AsyncExitStack()
+            if self._receiver is not None:
+                stack.push_async_callback(self._receiver.aclose)  # its spool reader, if any
             webhook = self.webhook
             if webhook is not None and webhook.listen is not None and self._receiver is not None:
-                from ._http_server import serve
+                from ._server import RECEIVER_LIMITS, serve
 
                 host, _, port = webhook.listen.rpartition(":")
                 if not host or not port.isdigit():
@@ -278,7 +282,12 @@ class Router:
                         f"WebhookConfig.listen must be 'host:port', got {webhook.listen!r}"
                     )
                 self._server = await stack.enter_async_context(
-                    serve(self._receiver, host=host.strip("[]"), port=int(port))
+                    serve(
+                        self._receiver,
+                        host=host.strip("[]"),
+                        port=int(port),
+                        limits=RECEIVER_LIMITS,
+                    )
                 )
                 if webhook.public_url is None:
                     self._ctx.public_url = self._server.url

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,6 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
         {"taskType": "mj_txt2img", "prompt": "a castle", "speed": "fast"},
     ),
 }
-
-
-@pytest.fixture
-async def emu() -> AsyncIterator[Emulator]:
-    """An emulator whose clock moves only when advanced."""
-    async with Emulator(time_scale=1e-6, create_limit=1000) as emulator:
-        yield emulator
 
 
 def client(emu: Emulator, **kw: Any) -> httpx.AsyncClient:

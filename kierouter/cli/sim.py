@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the emulator until SIGINT/SIGTERM."""
-    from kierouter._http_server import Server, serve_forever
+    from kierouter._server import EMULATOR_LIMITS, Server, serve_forever
     from kierouter.sim import Emulator
 
     options: dict[str, Any] = {}
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     try:
-        serve_forever(emulator.app, args.host, args.port, on_ready=ready)
+        serve_forever(emulator.app, args.host, args.port, limits=EMULATOR_LIMITS, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2

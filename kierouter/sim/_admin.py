@@ -22,6 +22,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ._http import Request, Response, dumps
+from ._scenario import DEFAULT_KEYS, MODEL_KEYS
 from ._state import check_non_negative
 
 if TYPE_CHECKING:
@@ -29,27 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EMULATOR_SETTINGS", "MODEL_SETTINGS", "apply_settings", "handle"]
 
-EMULATOR_SETTINGS = (
-    "time_scale",
-    "credits",
-    "hmac_key",
-    "create_limit",
-    "create_window",
-    "read_limit",
-    "result_ttl",
-    "visibility_lag",
-    "price_multiplier",
-    "credits_in_status",
-)
-MODEL_SETTINGS = (
-    "latency",
-    "fail_rate",
-    "fail_code",
-    "fail_msg",
-    "never_finish_rate",
-    "price",
-    "fail_stage",
-)
+#: Settings that may change while the emulator runs (all of a scenario's [defaults] but these).
+EMULATOR_SETTINGS = tuple(k for k in DEFAULT_KEYS if k not in ("api_key", "seed"))
+MODEL_SETTINGS = MODEL_KEYS
 
 
 def _json(value: Any, status: int = 200) -> Response:

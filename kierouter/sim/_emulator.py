@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from kierouter._http_server import Server
+from kierouter._server import EMULATOR_LIMITS, Server
 
 from ._admin import apply_settings
 from ._app import SimApp
@@ -156,7 +156,7 @@ class Emulator:
     async def start(self) -> Emulator:
         """Bind the port and start serving."""
         if self._server is None:
-            server = Server(self.app, self.host, self.port)
+            server = Server(self.app, self.host, self.port, limits=EMULATOR_LIMITS)
             await server.start()
             self._server = server
             self.port = server.port
@@ -220,6 +220,7 @@ class Emulator:
         """Counters: ``created`` (per model), ``created_total``, ``status_reads``,
         ``credits_charged``, ``callbacks_sent``, ``callbacks_failed``, ``rejected`` (per code),
         ``balance``, plus ``succeeded``, ``failed``, ``pending``, ``downloads``, ``uploads``,
+        ``upload_bytes``, ``uploads_by_endpoint`` (``stream``, ``base64``, ``url``),
         ``callback_attempts``, ``faults`` (fired per kind), ``faults_by_path`` (fired per path
         category, then kind: ``{"files": {"truncated_body": 2}}``) and ``emulated_seconds``."""
         return self._call(self.state.stats)

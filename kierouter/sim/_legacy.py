@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._catalog import CATALOG, MJ_SPEED_PRICES
-from ._files import mint_link, resolve_result
+from ._files import broken_reference, mint_link, resolve_result
 from ._http import Request, Response, dumps, envelope
 from ._images import ratio_size
 from ._state import SimState
@@ -54,6 +54,7 @@ def _jobs(
             width,
             height,
             dumps([model, prompt, None, sources] + ([n] if n else [])).encode(),
+            sources[0] if sources else None,
         )
         for n in range(count)
     ]
@@ -71,6 +72,7 @@ def _start(
         price=price,
         images=jobs,
         callback_url=body.get("callBackUrl"),
+        broken_reference=broken_reference(state, jobs),
     )
     return envelope(200, "success", {"taskId": task.id})
 

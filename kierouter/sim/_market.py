@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import CATALOG
+from ._files import broken_reference
 from ._http import Request, Response, dumps, envelope
 from ._images import ratio_size
 from ._open_models import MarketModel
@@ -124,6 +125,7 @@ async def create(state: SimState, request: Request) -> Response:
         price=price,
         images=jobs,
         callback_url=body.get("callBackUrl"),
+        broken_reference=broken_reference(state, jobs),
     )
     return envelope(200, "success", {"taskId": task.id, "recordId": task.id})
 

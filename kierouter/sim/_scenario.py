@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from kierouter._errors import ConfigurationError
 from ._catalog import CATALOG
 from ._faults import FAULT_KINDS
 from ._open_models import MarketModel, parse_market_models
+from ._state import ModelConfig
 
 __all__ = ["DEFAULT_KEYS", "FAULT_KEYS", "MODEL_KEYS", "Scenario", "load_scenario"]
 
@@ -59,15 +60,7 @@ DEFAULT_KEYS = (
     "price_multiplier",
     "credits_in_status",
 )
-MODEL_KEYS = (
-    "latency",
-    "fail_rate",
-    "fail_code",
-    "fail_msg",
-    "never_finish_rate",
-    "price",
-    "fail_stage",
-)
+MODEL_KEYS = tuple(f.name for f in fields(ModelConfig))
 FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds")
 
 

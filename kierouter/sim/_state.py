@@ -24,15 +24,6 @@ from ._open_models import MarketModel
 from ._tasks import Clock, ImageJob, Task, sample_latency, unit
 from ._validation import Rejection
 
-
-def check_non_negative(name: str, value: Any) -> float:
-    """``value`` as a finite float >= 0; ``ValueError`` naming ``name`` otherwise."""
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
 __all__ = [
     "DEFAULT_RESULT_TTL",
     "DEFAULT_VISIBILITY_LAG",
@@ -42,6 +33,7 @@ __all__ = [
     "ModelConfig",
     "SimState",
     "Upload",
+    "check_non_negative",
 ]
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # Market result URLs "typically expire after 24 hours"
@@ -52,6 +44,14 @@ FAIL_STAGES = ("generate", "create")
 _CREATE_FAILURE_SHARE = 0.1  # a task whose creation fails ends early in its drawn latency
 LINK_TTL = 20 * 60.0  # download-url links: 20 minutes
 UPLOAD_TTL = 3 * 24 * 3600.0  # uploaded files: 3 days
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0; ``ValueError`` naming ``name`` otherwise."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 @dataclass
@@ -162,6 +162,8 @@ class SimState:
             "failed": 0,
             "downloads": 0,
             "uploads": 0,
+            "upload_bytes": 0,
+            "uploads_by_endpoint": {},
         }
         self.callback_log: list[dict[str, Any]] = []
         self._wake.set()
@@ -291,8 +293,10 @@ class SimState:
         price: float,
         images: Iterable[ImageJob],
         callback_url: str | None,
+        broken_reference: str | None = None,
     ) -> Task:
-        """Create, count and schedule a task; its latency and outcome follow the model settings."""
+        """Create, count and schedule a task; its latency and outcome follow the model settings.
+        A ``broken_reference`` (an input URL KIE cannot download) makes the task fail."""
         task_id = self.new_task_id()
         info = self.models.get(model)
         config = self.config_for(model)
@@ -322,6 +326,10 @@ class SimState:
             task.fail_code = config.fail_code
         if config.fail_msg:
             task.fail_msg = config.fail_msg
+        if broken_reference is not None and outcome != "never":
+            task.outcome = outcome = "fail"
+            task.fail_code = "451" if api == "gpt4o" else "400"  # 4o: "download failed"
+            task.fail_msg = f"Failed to download the input image: {broken_reference}"
         if outcome == "fail" and config.fail_stage == "create":
             task.fail_stage = "create"
             task.duration *= _CREATE_FAILURE_SHARE

@@ -106,7 +106,7 @@ class ImageJob:
     width: int
     height: int
     key: bytes
-    source: str | None = None  # input URL (upscale / remove-background)
+    source: str | None = None  # the first reference image's URL, read when the result is drawn
 
 
 @dataclass
