@@ -4,7 +4,7 @@ A :class:`~kierouter.ModelCard` is a frozen struct, but its constructor checks n
 ranges: a plugin can build one with ``latency_p50="13s"``, ``quality=15`` or
 ``success_rate=1.7``, and the planner would then raise a bare ``TypeError`` or produce a
 P(success) above 1 for every user. :func:`check_card` refuses such a card with a message naming
-each bad field and what it may be, and returns a fresh, type-checked copy (so a plugin that keeps
+each bad field and what it may be, and returns a copy the registry owns (so a plugin that keeps
 a reference to its card cannot change what was checked).
 
 The rules (the documented meaning of each field):
@@ -29,6 +29,7 @@ The rules (the documented meaning of each field):
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterator
@@ -162,4 +163,7 @@ def check_card(card: ModelCard) -> ModelCard:
     problems = [p for p in _card_problems(checked) if p]
     if problems:
         raise CardError("; ".join(problems))
-    return checked
+    # The checked copy says 60.0 where the plugin wrote 60: when nothing else differs (the
+    # right containers and structs), keep the plugin's own values, so that tables, JSON and
+    # figures show what it wrote; a deep copy still protects the registry from later changes.
+    return copy.deepcopy(card) if checked == card else checked

@@ -198,6 +198,23 @@ def test_registered_card_is_a_checked_copy() -> None:
     assert registry.cards["acme/good"].pricing.by_resolution == {"2K": 3.0}
 
 
+def test_registered_card_keeps_what_the_plugin_wrote_in_the_right_shapes() -> None:
+    """Ints stay as written (a table shows 5, not 5.0); a list where a tuple belongs, or a dict
+    where a Pricing belongs, is registered as the checked copy, so the planner never sees it."""
+    ints = msgspec.structs.replace(GOOD, latency_p50=5, quality=7)
+    registry = load_registry([_registering(ints)], entry_points=False)
+    assert repr(registry.cards["acme/good"].latency_p50) == "5"
+    loose = msgspec.structs.replace(
+        GOOD,
+        task_kinds=["generate"],  # type: ignore[arg-type]
+        pricing={"credits": 2},  # type: ignore[arg-type]
+    )
+    registry = load_registry([_registering(loose)], entry_points=False)
+    kept = registry.cards["acme/good"]
+    assert kept.task_kinds == ("generate",) and kept.pricing == Pricing(credits=2.0)
+    assert explain("a fox", ACME, registry=registry).models == ("acme/good",)
+
+
 def test_bad_price_override_from_configuration_is_refused() -> None:
     """[prices."model"] in kierouter.toml goes through the same rules."""
     registry = load_registry([_registering(GOOD)], entry_points=False)
