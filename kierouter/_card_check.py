@@ -29,10 +29,10 @@ The rules (the documented meaning of each field):
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections.abc import Iterator
+from copy import deepcopy
 from typing import Any, TypeVar
 
 import msgspec
@@ -76,7 +76,8 @@ def _nonfinite(value: Any, path: str = "") -> Iterator[str]:
 
 
 def check_struct(value: _T, kind: type[_T]) -> _T:
-    """A fresh copy of ``value`` with every field's type checked, and no NaN or infinity.
+    """A copy of ``value`` the caller owns, with every field's type checked and no NaN or
+    infinity.
 
     Raises :class:`CardError` naming the first wrongly typed field (``latency_p50: expected
     float, got str '13s'``) or every non-finite number.
@@ -85,7 +86,7 @@ def check_struct(value: _T, kind: type[_T]) -> _T:
         raise CardError(f"got {type(value).__name__}, not a {kind.__name__}")
     data = msgspec.to_builtins(value, enc_hook=repr)
     try:
-        copy = msgspec.convert(data, kind)
+        checked = msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
         text, _, where = str(exc).partition(" - at `")
         path = where.rstrip("`")
@@ -96,7 +97,10 @@ def check_struct(value: _T, kind: type[_T]) -> _T:
     problems = list(_nonfinite(data))
     if problems:
         raise CardError("; ".join(problems))
-    return copy
+    # The checked copy says 60.0 where the plugin wrote 60: when nothing else differs (the
+    # right containers and structs), keep the plugin's own values, so that tables, JSON and
+    # figures show what it wrote; a deep copy still protects the registry from later changes.
+    return deepcopy(value) if checked == value else checked
 
 
 def _name_problem(field: str, value: str) -> str | None:
@@ -163,7 +167,4 @@ def check_card(card: ModelCard) -> ModelCard:
     problems = [p for p in _card_problems(checked) if p]
     if problems:
         raise CardError("; ".join(problems))
-    # The checked copy says 60.0 where the plugin wrote 60: when nothing else differs (the
-    # right containers and structs), keep the plugin's own values, so that tables, JSON and
-    # figures show what it wrote; a deep copy still protects the registry from later changes.
-    return copy.deepcopy(card) if checked == card else checked
+    return checked
