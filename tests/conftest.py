@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -63,6 +64,52 @@ async def http(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {emu.api_key}"}
     async with httpx.AsyncClient(base_url=emu.base_url, headers=headers) as client:
         yield client
+
+
+class PluginSite:
+    """A directory of one-module distributions, each with a ``kierouter`` entry point named
+    after its module: what ``pip install`` leaves for a plugin, in miniature."""
+
+    #: a plugin module registering one Market model, ``{model}``
+    GOOD = """
+from kierouter import hookimpl, ModelCard, Pricing
+from kierouter.provider import MarketProvider
+
+class P(MarketProvider):
+    def build_input(self, card, request, *, seed):
+        return {{"prompt": request.prompt}}, [], False
+
+@hookimpl
+def kierouter_register_models(register):
+    register(ModelCard(id="{model}", family="ep", task_kinds=("generate",),
+             pricing=Pricing(credits=2), latency_p50=1, latency_p90=2, quality=5), P())
+"""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, name: str, source: str) -> None:
+        """Install module ``name`` with ``source`` as plugin ``name`` (version 1.0)."""
+        (self.path / f"{name}.py").write_text(source)
+        dist = self.path / f"{name}-1.0.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
+
+    def add_good(self, name: str, model: str) -> None:
+        """Install plugin ``name`` registering the Market model ``model``."""
+        self.add(name, self.GOOD.format(model=model))
+
+
+@pytest.fixture
+def plugin_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PluginSite:
+    """An empty :class:`PluginSite` on ``sys.path``, with the plugin allow/block lists unset."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    for variable in ("KIEROUTER_LOAD_PLUGINS", "KIEROUTER_DISABLE_PLUGINS"):
+        monkeypatch.delenv(variable, raising=False)
+    return PluginSite(site)
 
 
 def _load_reliability() -> object:

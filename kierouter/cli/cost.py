@@ -60,8 +60,9 @@ def estimate(
 ) -> dict[str, Any]:
     """The estimate ``kierouter cost --json`` prints (credits and USD, per image and total)."""
     from kierouter._errors import ValidationError
+    from kierouter._explain import explain
     from kierouter._models import ImageRequest
-    from kierouter.policy import USD_PER_CREDIT, explain
+    from kierouter.policy import USD_PER_CREDIT
 
     if count < 1:
         raise ValidationError("count", f"{count} is not a positive number of images")

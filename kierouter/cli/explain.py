@@ -105,7 +105,8 @@ def print_plan(plan: Plan) -> None:
 def run(args: argparse.Namespace) -> int:
     """Plan the job; print it."""
     from kierouter._config import load_config
-    from kierouter.policy import explain, plan_json
+    from kierouter._explain import explain
+    from kierouter.policy import plan_json
 
     from ._common import registry_from_env, request_from_args
 
