@@ -73,7 +73,7 @@ _EXPORTS: dict[str, str] = {
     "Objective": ".policy",
     "Budget": ".policy",
     "Plan": ".policy",
-    "explain": ".policy",
+    "explain": "._explain",
     "plan": ".policy",
     # configuration (kierouter.toml)
     "Config": "._config",
@@ -120,6 +120,7 @@ if TYPE_CHECKING:
     from ._errors import TaskTimeoutError as TaskTimeoutError
     from ._errors import TransportError as TransportError
     from ._errors import ValidationError as ValidationError
+    from ._explain import explain as explain
     from ._models import Capabilities as Capabilities
     from ._models import Event as Event
     from ._models import ImageRequest as ImageRequest
@@ -148,7 +149,6 @@ if TYPE_CHECKING:
     from .policy import Objective as Objective
     from .policy import Plan as Plan
     from .policy import Policy as Policy
-    from .policy import explain as explain
     from .policy import plan as plan
     from .provider import MarketProvider as MarketProvider
     from .provider import PreparedCall as PreparedCall

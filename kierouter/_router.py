@@ -44,6 +44,7 @@ from ._task import TaskHandle
 if TYPE_CHECKING:
     import httpx
 
+    from ._history import History
     from ._plugins import Registry
     from ._transport import KieClient
     from .judging import Judge
@@ -80,6 +81,9 @@ class Router:
         config: a loaded kierouter configuration (price overrides, policies).
         journal: an object recording intents, task ids, attempts and results (see ``Journal``).
         cooldown: share a :class:`~kierouter._cooldown.Cooldown` between routers.
+        log: record every job in the history ``kierouter logs`` shows (``logs.db`` in the
+            user's data folder, or ``$KIEROUTER_HOME``): prompt, policy, model, attempts,
+            credits, files, task ids; never a secret.
     """
 
     def __init__(
@@ -103,6 +107,7 @@ class Router:
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
         budget: float | None = None,
+        log: bool = False,
     ) -> None:
         from ._plugins import load_registry
         from ._transport import KieClient
@@ -171,6 +176,11 @@ class Router:
         self._stack: contextlib.AsyncExitStack | None = None
         self._server: Any = None
         self._start_lock: asyncio.Lock | None = None
+        self._history: History | None = None
+        if log:
+            from ._history import History
+
+            self._history = History()
 
     def __repr__(self) -> str:
         name = self.policy if isinstance(self.policy, str) else self.policy.name
@@ -344,6 +354,8 @@ class Router:
         job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=judge)
         if self._stack is None:  # started already: no lock round trip per job
             await self.start()
+        if self._history is not None:
+            return await self._history.track(job, job.run(), base_url=self.client.base_url)
         return await job.run()
 
     async def resume(

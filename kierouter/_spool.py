@@ -56,6 +56,21 @@ SpooledCallback = tuple[int, str, str, Any]
 """One spooled callback: ``(id, job_key, task_id, body)``."""
 
 
+def _set_up(conn: sqlite3.Connection) -> None:
+    """WAL mode and the table. SQLite answers "database is locked" at once, without waiting out
+    the busy timeout, when two processes switch a new file to WAL at the same moment: retry."""
+    for attempt in range(100):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02)
+
+
 class CallbackSpool:
     """A SQLite callback spool shared by the processes of one machine. Strictly private.
 
@@ -80,9 +95,7 @@ class CallbackSpool:
                 self.path, timeout=10.0, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA busy_timeout = 10000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
+            _set_up(conn)
             self._conn = conn
         return self._conn
 

@@ -90,6 +90,7 @@ class SyncRouter:
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
         budget: float | None = None,
+        log: bool = False,
     ) -> None:
         options: dict[str, Any] = {
             "registry": registry,
@@ -109,6 +110,7 @@ class SyncRouter:
             "journal": journal,
             "cooldown": cooldown,
             "budget": budget,
+            "log": log,
         }
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

@@ -65,7 +65,7 @@ def test_an_image_that_cannot_be_written_is_undelivered_and_fetched_later(
         assert batch_status(out)["undelivered"] == report.undelivered
 
         (out / "row-2-generate-1.png").rmdir()
-        code = main(["fetch", str(out), "--json", "--base-url", emu.base_url, "--sim"])
+        code = main(["fetch", str(out), "--json", "--sim-url", emu.base_url])
         fetched = json.loads(capsys.readouterr().out)
         assert code == 0 and [f["job_key"] for f in fetched["fetched"]] == ["row-2-generate"]
         assert emu.stats()["created_total"] == 3  # saved, never created again

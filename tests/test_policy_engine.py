@@ -18,6 +18,7 @@ from kierouter import (
     ImageRequest,
     ModelCard,
     Pricing,
+    explain,
     hookimpl,
     load_registry,
 )
@@ -31,7 +32,6 @@ from kierouter.policy import (
     Policy,
     apply_policy_options,
     builtin_policies,
-    explain,
     infer_intent,
     plan,
     resolve_policy,

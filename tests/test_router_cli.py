@@ -128,7 +128,7 @@ async def emu() -> AsyncIterator[Emulator]:
 @needs_plugins
 async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_path: Path) -> None:
     """`kierouter credits` and `kierouter status TASK --model M --download DIR` talk to KIE."""
-    code, out, err = await _arun("credits", "--sim", "--base-url", emu.base_url, "--json")
+    code, out, err = await _arun("credits", "--sim-url", emu.base_url, "--json")
     assert code == 0, err
     assert json.loads(out)["credits"] == emu.balance
 
@@ -140,7 +140,7 @@ async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_
         )
     task_id = created.json()["data"]["taskId"]
     code, out, err = await _arun(
-        "status", task_id, "--model", SEEDREAM, "--sim", "--base-url", emu.base_url,
+        "status", task_id, "--model", SEEDREAM, "--sim-url", emu.base_url,
         "--json", "--download", str(tmp_path),
     )  # fmt: skip
     assert code == 0, err

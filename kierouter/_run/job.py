@@ -96,6 +96,21 @@ class Job:
         return f"<Job {self.state.job_key}>"
 
     @property
+    def request(self) -> ImageRequest:
+        """The job's request (validated, the policy's options applied)."""
+        return self.state.request
+
+    @property
+    def policy(self) -> Policy:
+        """The job's policy."""
+        return self.state.policy
+
+    @property
+    def job_key(self) -> str:
+        """The job's key."""
+        return self.state.job_key
+
+    @property
     def budget(self) -> JobBudget:
         """The job's live budget (the router's ``resume`` counts the existing create on it)."""
         return self.state.budget

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ._common import print_error, print_json
-from .credits import add_client_options, client_options
+from ._options import add_json, add_target, require_key, target
+from .credits import kie_client
 
 __all__ = ["add_parser", "run"]
 
@@ -40,8 +41,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--job", metavar="KEY", help="with DIR: only this job (e.g. row-3-generate)")
     p.add_argument("--model", help="with TASK_ID: the model id the task was created on")
     p.add_argument("--out", metavar="DIR", help="with TASK_ID: where to save (default: .)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_client_options(p)
+    add_target(p, base_url=True)
+    add_json(p, "what was saved and what was not")
     p.set_defaults(func=run)
 
 
@@ -54,10 +55,13 @@ async def _fetch_batch(args: argparse.Namespace) -> Any:
 
     overrides: dict[str, Any] = {}
     api_key = None
-    if args.sim or args.base_url:
-        options = client_options(args)
-        overrides = {"base_url": options["base_url"], "sim": False, "loopback": bool(args.sim)}
-        api_key = options.get("api_key")
+    if args.sim_url:  # the emulator the batch ran against, at another address
+        where = target(args)
+        overrides = {"base_url": where.base_url, "sim": False, "loopback": True}
+        api_key = where.api_key
+    elif args.base_url:
+        overrides = {"base_url": args.base_url.rstrip("/"), "sim": False, "loopback": False}
+        api_key = require_key()
     elif _stored_loopback(args.target):
         api_key = os.environ.get("KIE_SIM_API_KEY") or "sim-key"
     return await fetch_batch(args.target, job_key=args.job, api_key=api_key, **overrides)
@@ -108,7 +112,11 @@ def _builtins(value: Any) -> Any:
 async def _fetch_task(args: argparse.Namespace, out: Path) -> list[Any]:
     from kierouter._router import Router
 
-    async with Router(allow_private_downloads=bool(args.sim), **client_options(args)) as router:
+    where = target(args)
+    async with (
+        kie_client(where) as options,
+        Router(allow_private_downloads=where.local, **options) as router,
+    ):
         return list(await router.task(args.target, model=args.model).download(out))
 
 
@@ -139,8 +147,8 @@ def _task(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Fetch a batch folder's undelivered jobs, or one task's images."""
     if _is_batch(args.target):
-        if args.model or args.out:
-            print_error("--model and --out are for a task id; a batch folder keeps its own")
+        if args.model or args.out or args.sim:
+            print_error("--model, --out and --sim are for a task id; a batch folder keeps its own")
             return 2
         return _batch(args)
     if args.job:

@@ -16,6 +16,8 @@ import os
 import sys
 from typing import Any
 
+from ._parser import port, positive, positive_int
+
 __all__ = ["add_parser", "run"]
 
 
@@ -29,7 +31,7 @@ def add_parser(sub: Any) -> None:
     commands = p.add_subparsers(dest="webhook_command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the receiver until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    serve.add_argument("--port", type=port, default=8787, help="port (default 8787; 0 = any free)")
     serve.add_argument("--public-url", help="URL at which KIE reaches this server")
     serve.add_argument(
         "--hmac-key", help="KIE webhook HMAC key (default $KIE_WEBHOOK_HMAC_KEY); verify signatures"
@@ -40,15 +42,27 @@ def add_parser(sub: Any) -> None:
     serve.add_argument(
         "--spool", metavar="FILE", help="callback spool (SQLite) that routers pick callbacks from"
     )
-    serve.add_argument("--max-skew", type=float, default=300.0, help="signature age limit, s")
     serve.add_argument(
-        "--max-body", type=int, default=256 * 1024, help="largest body, bytes (default 262144)"
+        "--max-skew",
+        type=positive,
+        default=300.0,
+        metavar="S",
+        help="accepted age of a signature's timestamp, seconds (default 300)",
     )
     serve.add_argument(
-        "--read-timeout", type=float, default=10.0, help="seconds a body may take (default 10)"
+        "--max-body",
+        type=positive_int,
+        default=256 * 1024,
+        help="largest body, bytes (default 262144)",
     )
     serve.add_argument(
-        "--max-connections", type=int, default=1000, help="open connections at most (default 1000)"
+        "--read-timeout", type=positive, default=10.0, help="seconds a body may take (default 10)"
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        help="open connections at most (default 1000)",
     )
     serve.set_defaults(func=run)
     p.set_defaults(func=lambda args: _usage(p))
