@@ -58,15 +58,19 @@ async def test_credits_are_what_kie_charged_and_overcharges_are_told(
 
 
 async def test_a_family_that_reports_no_cost_is_settled_from_the_balance() -> None:
-    """GPT-4o's status reports no per-task cost: run alone, the job's credits are the balance
-    it moved (KIE charging 1.5x the card), learnt from the account, not the card."""
+    """GPT-4o's status reports no per-task cost: with the router otherwise idle, a job's credits
+    are the balance it moved (KIE charging 1.5x the card), learnt from the account, not the
+    card. The first job has no balance from before it (none is read before a create) and is
+    settled at the card's price; the balance read after it starts the next one's."""
     async with Emulator(time_scale=SCALE, price_multiplier=1.5) as emu:
         async with _router(emu) as router:
-            result = await router.generate("a red fox", policy=GPT4O)
-        charged = emu.charges()["total"]
-    (attempt,) = result.attempts
+            first = await router.generate("a red fox", policy=GPT4O)
+            second = await router.generate("a grey wolf", policy=GPT4O)
+        charged = emu.charges()["tasks"]
+    assert first.attempts[0].credits_source == "card" and first.credits == 10
+    (attempt,) = second.attempts
     assert attempt.credits_source == "balance"
-    assert result.credits == charged == 15.0  # the card says 10
+    assert second.credits == charged[attempt.task_id or ""] == 15.0  # the card says 10
 
 
 async def test_a_router_budget_holds_across_concurrent_jobs() -> None:

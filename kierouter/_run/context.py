@@ -117,14 +117,16 @@ class _Foreign:
 
 
 class BalanceProbe:
-    """The account balance read before a create and after its task, when nothing else of this
-    router could have moved it in between: then the difference is what KIE charged.
+    """What KIE charged for a task, from the account balance, when nothing else of this router
+    could have moved it: the balance read after the previous task ended (with nothing created
+    or ended since) and the balance read after this one.
 
-    Only used for models whose status answers do not report a task's cost (the legacy
-    families); ``epoch`` counts every create sent and every task ended, so a reading is
-    trusted only when no other task of the router was running, created or ended meanwhile.
-    Another process spending from the same account would go unseen: that is why a task's own
-    reported cost always wins.
+    Only used for models whose status answers report no task cost (the legacy families): after
+    such a task ends with the router idle, the balance is read once, and that reading is the
+    starting point of the next task if nothing happens in between. ``epoch`` counts every
+    create sent and every task ended. No read is ever made before a create. Another process
+    spending from the same account would go unseen: that is why a task's own reported cost
+    always wins.
     """
 
     def __init__(self) -> None:
@@ -132,14 +134,19 @@ class BalanceProbe:
         self.running = 0
         #: models whose status answers reported a task's cost: no probing for them
         self.reporting: set[str] = set()
+        #: the last balance read and the epoch it was read at
+        self._last: tuple[float, int] | None = None
 
-    def begin(self, model: str) -> bool:
-        """A create on ``model`` is about to be sent: count it as running. Returns whether a
-        balance read before it would be alone (nothing else of the router running)."""
-        alone = self.running == 0 and model not in self.reporting
+    def begin(self, model: str) -> float | None:
+        """A create on ``model`` is about to be sent: count it as running. Returns the balance
+        before it when the last reading still holds (nothing of the router ran since)."""
+        last = self._last
+        before = None
+        if last is not None and last[1] == self.epoch and self.running == 0:
+            before = None if model in self.reporting else last[0]
         self.running += 1
         self.epoch += 1
-        return alone
+        return before
 
     def expect(self) -> int:
         """The epoch a task's end must find (one more: its own end) for its reading to hold."""
@@ -149,6 +156,15 @@ class BalanceProbe:
         """A task of this router ended (or its create was refused: KIE made no task)."""
         self.epoch += 1
         self.running = max(0, self.running - 1)
+
+    def idle(self) -> bool:
+        """Whether no task of the router is running (a balance read now is this router's)."""
+        return self.running == 0
+
+    def read(self, balance: float, epoch: int) -> None:
+        """Remember a balance read at ``epoch`` (ignored when something happened meanwhile)."""
+        if epoch == self.epoch:
+            self._last = (balance, epoch)
 
 
 @dataclass(eq=False)

@@ -18,7 +18,6 @@ job's budget and in the router's spend limit (which may refuse with
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -133,9 +132,7 @@ async def send(state: JobState, run: TaskRun) -> None:
     run.hold = await ctx.spend.hold(run.model, run.cost)
     run.held = run.hold.amount
     state.budget.hold(run.held)
-    if ctx.probe.begin(run.model):
-        with contextlib.suppress(KieRouterError):  # no reading: the card's price is used
-            run.balance_before = await ctx.client.credits()
+    run.balance_before = ctx.probe.begin(run.model)
     run.probe_epoch = ctx.probe.expect()
     state.budget.take_attempt()
     run.attempt_no = state.budget.attempts_used

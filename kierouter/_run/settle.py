@@ -4,9 +4,9 @@ The card's price was held before the create (:mod:`.create`). When the task ends
 settled to what KIE charged, learnt in this order:
 
 1. the task's own reported cost (Market's ``creditsConsumed``), when the status carries one;
-2. the account balance read before the create and after the task, when no other task of this
-   router was created, running or ended in between (the probe, see
-   :class:`~.context.BalanceProbe`; used for families that report no cost);
+2. the account balance before the task and after it, when no other task of this router was
+   created, running or ended in between (the probe, see :class:`~.context.BalanceProbe`; for
+   families that report no cost; the balance is read after a task, never before a create);
 3. the card's price.
 
 A failed task costs what KIE reports for it, else nothing. When KIE charged more than the
@@ -21,7 +21,6 @@ the result are recorded together (:func:`serve`), in one journal transaction.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,15 +79,21 @@ async def charge(state: JobState, run: TaskRun, status: TaskStatus) -> Charge:
 
 
 async def _balance_delta(state: JobState, run: TaskRun) -> Charge | None:
-    """The balance moved by this task alone (see :class:`~.context.BalanceProbe`), or None."""
+    """The balance moved by this task alone (see :class:`~.context.BalanceProbe`), or None.
+    With the router idle, the balance read now is also the next task's starting point."""
     probe = state.ctx.probe
-    if run.balance_before is None or run.probe_epoch != probe.epoch:
+    if not probe.idle():
         return None
-    with contextlib.suppress(KieRouterError):
+    epoch = probe.epoch
+    try:
         after = await state.ctx.client.credits()
-        if probe.epoch == run.probe_epoch and run.balance_before - after >= 0:
-            return Charge(round(run.balance_before - after, 6), "balance")
-    return None
+    except KieRouterError:
+        return None
+    probe.read(after, epoch)
+    before = run.balance_before
+    if before is None or run.probe_epoch != epoch or probe.epoch != epoch or before < after:
+        return None
+    return Charge(round(before - after, 6), "balance")
 
 
 def _settle(state: JobState, run: TaskRun, credits: float, *, learn: bool) -> None:
