@@ -36,7 +36,7 @@ from kierouter.journal import RouterJournal, SqliteJournal
 from kierouter.judging import JudgeContext
 from kierouter.sim import Emulator
 
-SCALE = 1000.0
+SCALE = 100.0
 ROWS = 150
 COMBINED_ROWS = 200
 RATE = 0.2
@@ -79,8 +79,8 @@ COMBINED = Scenario(
     models={FIRST: {"latency": (60, 250)}, "*": {"fail_rate": RATE}},
 )
 #: the emulator holds a slow answer this long (real seconds); the library's read timeout is less
-SLOW = 0.6
-READ_TIMEOUT = 0.4
+SLOW = 2.0
+READ_TIMEOUT = 1.0
 RECORDS: list[dict[str, Any]] = []
 
 
