@@ -39,12 +39,13 @@ Midjourney. Within the Flux / GPT-4o rung the request decides (text → GPT-4o, 
 
 
 def _check_finite(
-    name: str, value: float | None, *, low: float | None = None, positive: bool = False
+    name: str, value: object, *, low: float | None = None, positive: bool = False
 ) -> None:
-    """Refuse NaN, infinities, non-numbers and values under ``low`` (``None`` passes)."""
-    if value is None:
+    """Refuse a number that is NaN, infinite or under ``low``. ``None`` passes, and so does a
+    value of another type: types are checked where the struct is decoded or registered."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = math.isfinite(value)
     if ok and low is not None:
         ok = value > low if positive else value >= low
     if not ok:
@@ -150,10 +151,8 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     def __post_init__(self) -> None:
         attempts = self.max_attempts
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise ConfigurationError(
-                f"budget.max_attempts must be a whole number >= 1, got {attempts!r}"
-            )
+        if isinstance(attempts, int) and not isinstance(attempts, bool) and attempts < 1:
+            raise ConfigurationError(f"budget.max_attempts must be at least 1, got {attempts!r}")
         _check_finite("budget.max_credits", self.max_credits, low=0.0)
         _check_finite("budget.deadline", self.deadline, low=0.0, positive=True)
 
@@ -197,11 +196,9 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
     def __post_init__(self) -> None:
         steps = self.max_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ConfigurationError(
-                f"policy {self.name!r}: max_steps must be a whole number >= 1, got {steps!r}"
-            )
-        if self.on_timeout not in ("escalate", "wait"):
+        if isinstance(steps, int) and not isinstance(steps, bool) and steps < 1:
+            raise ConfigurationError(f"policy {self.name!r}: max_steps must be at least 1")
+        if isinstance(self.on_timeout, str) and self.on_timeout not in ("escalate", "wait"):
             raise ConfigurationError(
                 f"policy {self.name!r}: on_timeout must be 'escalate' or 'wait', "
                 f"got {self.on_timeout!r}"
