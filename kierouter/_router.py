@@ -37,7 +37,7 @@ from ._errors import (
 from ._events import EventBus, EventSink
 from ._models import Attempt, ImageRequest, Result, TaskStatus
 from ._planning import Planner, apply_config_pricing, check_job_key, new_outcome_stats
-from ._run import Existing, Job, Journal, RunContext, Watcher
+from ._run import Existing, Job, JobState, Journal, RunContext, Watcher
 from ._run.follow import reconcile
 from ._task import TaskHandle
 
@@ -314,9 +314,8 @@ class Router:
         req, resolved, plan = self._planner.prepare(
             request, policy if policy is not None else self.policy
         )
-        return Job(
+        state = JobState(
             self._ctx,
-            self._watcher,
             request=req,
             policy=resolved,
             plan=plan,
@@ -326,6 +325,7 @@ class Router:
             journal=self.journal,
             prior=prior,
         )
+        return Job(state, self._watcher)
 
     # -- running -------------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from .context import Journal, RunContext
 from .job import Existing, Job
+from .state import JobState
 from .watch import Watcher
 
-__all__ = ["Existing", "Job", "Journal", "RunContext", "Watcher"]
+__all__ = ["Existing", "Job", "JobState", "Journal", "RunContext", "Watcher"]

@@ -52,11 +52,18 @@ if TYPE_CHECKING:
 
     from kierouter._models import Adaptation, ModelCard
     from kierouter.policy import PlanStep
-    from kierouter.provider import Provider
+    from kierouter.provider import PreparedCall, Provider
 
     from .context import RunContext
 
-__all__ = ["check_writable", "content_policy", "open_task", "request_as_sent", "send"]
+__all__ = [
+    "check_writable",
+    "content_policy",
+    "new_run",
+    "open_task",
+    "request_as_sent",
+    "send",
+]
 
 #: errors after which no job of the router may create until the user acts
 STOPPING = (AuthError, InsufficientCreditsError, BlockedClientError)
@@ -77,6 +84,27 @@ def request_as_sent(request: ImageRequest, adaptations: tuple[Adaptation, ...]) 
         return msgspec.convert(msgspec.to_builtins(sent), ImageRequest)
     except (msgspec.ValidationError, TypeError):  # an adaptation that is not a request value
         return request
+
+
+def new_run(
+    state: JobState,
+    card: ModelCard,
+    provider: Provider,
+    prepared: PreparedCall,
+    rung: int,
+    **known: Any,
+) -> TaskRun:
+    """A :class:`TaskRun` for ``prepared`` on ``card``: the request as sent, the card's price,
+    and what is ``known`` already (a task created earlier: its id and attempt number)."""
+    return TaskRun(
+        card=card,
+        provider=provider,
+        prepared=prepared,
+        sent=request_as_sent(state.request, prepared.adaptations),
+        cost=card.credits_for(state.request),
+        rung=rung,
+        **known,
+    )
 
 
 async def open_task(state: JobState, rung: int, step: PlanStep) -> TaskRun | None:
@@ -102,16 +130,8 @@ async def open_task(state: JobState, rung: int, step: PlanStep) -> TaskRun | Non
         await state.record(state.attempt(card.id, "error", str(error)))
         state.emit("failed", model=card.id, detail=str(error))
         return None
-    cost = card.credits_for(state.request)
-    run = TaskRun(
-        card=card,
-        provider=provider,
-        prepared=prepared,
-        sent=request_as_sent(state.request, prepared.adaptations),
-        cost=cost,
-        rung=rung,
-    )
-    price = ctx.spend.price(card.id, cost)
+    run = new_run(state, card, provider, prepared, rung)
+    price = ctx.spend.price(card.id, run.cost)
     if not state.budget.fits(price):
         state.credit_skips += 1
         reason = f"costs {price:g} credits; {state.budget.left():g} left under max_credits"
@@ -179,15 +199,12 @@ async def _ambiguous(state: JobState, run: TaskRun, exc: KieRouterError) -> None
     state.emit("failed", model=run.model, detail=f"ambiguous create: {exc}")
     if state.waiter is None:
         lost = "unreadable" if isinstance(exc, MalformedResponseError) else "lost"
-        reason = f"create sent but its answer was {lost} ({exc}); not resubmitted"
-        await state.record(state.attempt(run.model, "ambiguous", reason, run=run))
-        raise AmbiguousSubmissionError(
+        await state.stop_ambiguous(
+            run,
+            f"create sent but its answer was {lost} ({exc}); not resubmitted",
             f"the create for {run.model} may have reached KIE but its answer was lost; it is "
             f"not resubmitted. Reconcile job {state.job_key!r} by its callback or a status read",
-            model=run.model,
-            job_key=state.job_key,
-            attempts=state.attempts,
-        ) from None
+        )
 
 
 async def _refused(state: JobState, run: TaskRun, exc: KieRouterError) -> NoReturn:

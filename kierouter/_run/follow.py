@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from kierouter._completion import map_provider_error
 from kierouter._errors import (
-    AmbiguousSubmissionError,
     AuthError,
     BlockedClientError,
     ConfigurationError,
@@ -136,15 +135,12 @@ async def follow_to_end(state: JobState, run: TaskRun) -> TaskStatus | None:
 
 async def _lost(state: JobState, run: TaskRun) -> None:
     """A create whose answer was lost and that no callback named: stop, never resend."""
-    reason = "create answer lost and no callback named the task"
-    await state.record(state.attempt(run.model, "ambiguous", reason, run=run))
-    raise AmbiguousSubmissionError(
+    await state.stop_ambiguous(
+        run,
+        "create answer lost and no callback named the task",
         f"the create for {run.model} may have reached KIE, but no callback for job "
         f"{state.job_key!r} arrived in time; it is not resubmitted",
-        model=run.model,
-        job_key=state.job_key,
-        attempts=state.attempts,
-    ) from None
+    )
 
 
 def failure_error(provider: Provider, status: TaskStatus) -> KieRouterError:

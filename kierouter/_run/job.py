@@ -34,7 +34,7 @@ from kierouter._money import allows_another_create
 from kierouter._seeds import rung_seed
 from kierouter.provider import PreparedCall
 
-from .create import check_writable, content_policy, open_task, request_as_sent, send
+from .create import check_writable, content_policy, new_run, open_task, send
 from .deliver import Delivered, deliver
 from .follow import Hedged, failure_error, follow
 from .judge import judge
@@ -43,10 +43,8 @@ from .state import JobState, NextStep, RetrySame, TaskRun
 
 if TYPE_CHECKING:
     from kierouter._models import Attempt, ImageRequest, Result, TaskStatus
-    from kierouter.judging import Judge
-    from kierouter.policy import Plan, PlanStep, Policy
+    from kierouter.policy import PlanStep, Policy
 
-    from .context import Journal, RunContext
     from .watch import Watch, Watcher
 
 __all__ = ["Existing", "Job"]
@@ -64,31 +62,8 @@ class Existing:
 class Job:
     """The run of one job. Strictly private; built by :class:`~kierouter.Router`."""
 
-    def __init__(
-        self,
-        ctx: RunContext,
-        watcher: Watcher,
-        *,
-        request: ImageRequest,
-        policy: Policy,
-        plan: Plan,
-        job_key: str,
-        out_dir: Path | None,
-        judge: Judge | None,
-        journal: Journal | None,
-        prior: Sequence[Attempt] = (),
-    ) -> None:
-        self.state = JobState(
-            ctx,
-            request=request,
-            policy=policy,
-            plan=plan,
-            job_key=job_key,
-            out_dir=out_dir,
-            judge=judge,
-            journal=journal,
-            prior=prior,
-        )
+    def __init__(self, state: JobState, watcher: Watcher) -> None:
+        self.state = state
         self.watcher = watcher
         self._skip: set[str] = set()
 
@@ -350,19 +325,11 @@ class Job:
             )
         except Exception:  # only its adaptations are wanted here; nothing is sent
             prepared = PreparedCall(path="", body={})
-        cost = card.credits_for(state.request)
-        run = TaskRun(
-            card=card,
-            provider=provider,
-            prepared=prepared,
-            sent=request_as_sent(state.request, prepared.adaptations),
-            cost=cost,
-            rung=rung,
-            attempt_no=existing.attempt_no,
-            task_id=existing.task_id,
-            created_here=False,
-        )
-        run.hold = ctx.spend.hold_existing(card.id, cost)
+        run = new_run(
+            state, card, provider, prepared, rung,
+            attempt_no=existing.attempt_no, task_id=existing.task_id, created_here=False,
+        )  # fmt: skip
+        run.hold = ctx.spend.hold_existing(card.id, run.cost)
         run.held = run.hold.amount
         state.budget.hold(run.held)
         ctx.probe.begin(card.id)  # running: no balance reading of its own (none before it)

@@ -13,10 +13,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kierouter._budget import Hold, JobBudget
-from kierouter._errors import BudgetExhaustedError
+from kierouter._errors import AmbiguousSubmissionError, BudgetExhaustedError
 from kierouter._models import Attempt, ImageRequest, Outcome
 
 from .context import Journal, RunContext, maybe_await
@@ -177,6 +177,14 @@ class JobState:
     def find(self, task_id: str) -> Attempt | None:
         """The attempt that names ``task_id``."""
         return next((a for a in self.attempts if a.task_id == task_id), None)
+
+    async def stop_ambiguous(self, run: TaskRun, reason: str, message: str) -> NoReturn:
+        """Record a create that may have reached KIE and that nothing named, and stop the job:
+        it is never resent (a callback or a status read may still name it later)."""
+        await self.record(self.attempt(run.model, "ambiguous", reason, run=run))
+        raise AmbiguousSubmissionError(
+            message, model=run.model, job_key=self.job_key, attempts=self.attempts
+        ) from None
 
     async def skip(self, model: str, reason: str, run: TaskRun | None = None) -> None:
         """Record a model that was not sent, and say why."""
