@@ -5,8 +5,10 @@ a job (:mod:`kierouter._run`), the journal (which job may go back to ``planned``
 earlier one is known not to have produced a usable, billed result:** KIE said it failed, the
 user's judge rejected its delivered image, or it passed its deadline under a policy whose
 ``on_timeout`` is ``"escalate"`` (the attempt is then ``hedged``: still watched, its price still
-held, its image saved as an ``extra`` if it finishes). Everything else keeps following the task
-the job already has: a status read or a download that fails, a lost answer, a full disk.
+held, its image saved as an ``extra`` if it finishes; and a hedged task that has finished by the
+time of the next create is looked at first: its paid image may serve the job). Everything else
+keeps following the task the job already has: a status read or a download that fails, a lost
+answer, a full disk.
 
 By outcome (:data:`~kierouter._results.Outcome`):
 

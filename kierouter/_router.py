@@ -411,8 +411,8 @@ class Router:
         ``failed`` or ``timeout`` attempt in the journal; :meth:`drain` waits for it."""
         job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=None)
         await self.start()
-        run = await job.adopt(Existing(model, task_id, attempt_no))
-        self._watcher.start(job.state, run)
+        run = job.adopt(Existing(model, task_id, attempt_no))
+        self._watcher.start(job.state, run, held=False)  # no job of it runs here
 
     async def reconcile(
         self,

@@ -143,3 +143,33 @@ async def test_a_batch_row_stays_open_until_its_watched_task_ends(
         assert _saved(out / extra["files"][0]["path"]) and extra["credits"] > 0
     charged = late.charges()["total"]
     assert report.spent == pytest.approx(charged) == sum(m["credits"] for m in manifest)
+
+
+async def test_a_hedged_task_that_finished_serves_before_another_create(tmp_path: Path) -> None:
+    """Seedream runs past its deadline and is hedged; Nano Banana's task then fails, by which
+    time Seedream's has finished: the job is served by that paid image instead of creating a
+    third task on Qwen."""
+    import kierouter_qwen
+
+    qwen = "qwen/text-to-image"
+    policy = Policy(
+        name="three",
+        ladder=("seedream", "nano-banana", "qwen"),
+        constraints=Constraints(allow=(SEEDREAM, NANO, qwen)),
+    )
+    async with Emulator(time_scale=SCALE, create_limit=500, create_window=1.0) as emu:
+        emu.configure("seedream", latency=(145, 150))  # past its 135 s deadline
+        emu.configure("nano-banana", latency=(30, 35), fail_rate=1.0)  # fails after it ends
+        client = kr.KieClient(emu.api_key, base_url=emu.base_url, read_rate=1000)
+        router = Router(
+            [*_plugins(), kierouter_qwen], client=client, latency_scale=1 / SCALE,
+            allow_private_downloads=True, out_dir=tmp_path,
+        )  # fmt: skip
+        async with router:
+            result = await router.generate("a red fox", policy=policy)
+        assert emu.stats()["created_total"] == 2
+    assert result.served_model == SEEDREAM and result.delivery == "downloaded"
+    assert [(a.model, a.outcome) for a in result.attempts] == [
+        (SEEDREAM, "success"),
+        (NANO, "failed"),
+    ]

@@ -111,6 +111,7 @@ class Job:
                 await state.journal_call("record_failed", str(exc))
             raise
         finally:
+            self.watcher.release(state.job_key)
             if receiver is not None and state.waiter is not None:
                 receiver.forget(state.job_key)
 
@@ -135,7 +136,7 @@ class Job:
                 return result
         except (BudgetExhaustedError, BudgetReachedError, JobFailedError) as exc:
             stopped = exc  # no more creates; a watched task may still serve the job
-        result = await self._serve_from_watched()
+        result = await self._serve_from_watched(wait=True)
         if result is not None:
             return result
         if isinstance(stopped, BudgetReachedError):
@@ -163,6 +164,9 @@ class Job:
         for rung, step in enumerate(state.plan.steps):
             if step.model in self._skip:
                 continue
+            result = await self._serve_from_watched(wait=False)  # a paid image first
+            if result is not None:
+                return result
             if ended is not None:
                 if not allows_another_create(ended.outcome, ended.task_id):
                     raise JobFailedError(
@@ -311,9 +315,9 @@ class Job:
 
     async def _resume(self, existing: Existing) -> Result | None:
         """Follow a task created by an earlier run (or reconcile a lost create)."""
-        return await self._through(await self.adopt(existing))
+        return await self._through(self.adopt(existing))
 
-    async def adopt(self, existing: Existing) -> TaskRun:
+    def adopt(self, existing: Existing) -> TaskRun:
         """A :class:`TaskRun` for a task created earlier; its price is held (it may be billed)."""
         state, ctx = self.state, self.state.ctx
         card = ctx.registry.card(existing.model)
@@ -337,30 +341,27 @@ class Job:
             ctx.owners.add(existing.task_id, state.job_key)
         return run
 
-    async def _serve_from_watched(self) -> Result | None:
-        """Wait for the job's watched tasks; the first that succeeds and passes serves it."""
-        watches: list[Watch] = self.watcher.running(self.state.job_key)
-        if not watches:
-            return None
-        for watch in watches:
-            watch.claim()
+    async def _serve_from_watched(self, *, wait: bool) -> Result | None:
+        """Settle the ends of the job's watched tasks that have ended (``wait``: all of them,
+        as they end); the first that succeeds and passes the judge serves the job."""
+        watches: list[Watch] = [w for w in self.watcher.of(self.state.job_key) if w.claim()]
         pending = {watch.ended: watch for watch in watches}
-        try:
-            while pending:
+        while pending:
+            done = {future for future in pending if future.done()}
+            if not done:
+                if not wait:
+                    return None
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for future in done:
-                    watch = pending.pop(future)
-                    status = future.result()
-                    if status is None:
-                        release(self.state, watch.run)
-                        reason = "watched to the watch limit; KIE never reported its end"
-                        watch.attempt = await end(self.state, watch.run, "timeout", reason)
-                        continue
-                    result = await self._finished(watch.run, status)
-                    watch.attempt = self.state.find(watch.task_id)
-                    if result is not None:
-                        return result
-            return None
-        finally:
-            for watch in pending.values():
-                watch.release()
+            for future in done:
+                watch = pending.pop(future)
+                status = future.result()
+                if status is None:
+                    release(self.state, watch.run)
+                    reason = "watched to the watch limit; KIE never reported its end"
+                    watch.done_by_job(await end(self.state, watch.run, "timeout", reason))
+                    continue
+                result = await self._finished(watch.run, status)
+                watch.done_by_job(self.state.find(watch.task_id))
+                if result is not None:
+                    return result
+        return None

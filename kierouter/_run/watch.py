@@ -12,8 +12,10 @@ spend limit. Then:
 * the watch limit passed: a ``timeout`` attempt; the hold is released.
 
 Each end is journaled (the journal updates the hedged attempt) and sent as an event (``extra``,
-or ``failed``). A job whose own steps all fail first *claims* its watched tasks and waits for
-them: the first that succeeds (and passes the judge) serves the job.
+or ``failed``). While the job that hedged a task still runs, it *holds* the watch: before each
+new create, and once no step is left, the job settles the ends of its watched tasks itself, and
+the first that succeeds (and passes the judge) serves the job; no task is created while a paid
+image waits. When the job ends, it releases its watches to settle themselves.
 :meth:`Router.drain <kierouter.Router.drain>` and ``Router.aclose()`` wait for every watch.
 """
 
@@ -42,11 +44,14 @@ log = logging.getLogger("kierouter")
 class Watch:
     """One hedged task followed in the background. Strictly private."""
 
-    def __init__(self, state: JobState, run: TaskRun) -> None:
+    def __init__(self, state: JobState, run: TaskRun, *, held: bool) -> None:
         self.state = state
         self.run = run
-        self._claimed = False
+        #: a running job holds the watch: the job, not the watch, settles the task's end
+        self._held = held
         self._ended: asyncio.Future[TaskStatus | None] = asyncio.get_running_loop().create_future()
+        #: set once the task's end is recorded (by the watch or by the job)
+        self.settled = False
         #: the attempt the watch ended with, once it is recorded
         self.attempt: Attempt | None = None
         self.task: asyncio.Task[None] = asyncio.ensure_future(self._watch())
@@ -64,16 +69,24 @@ class Watch:
         """Resolves with KIE's final status (``None``: given up at the watch limit)."""
         return self._ended
 
-    def claim(self) -> None:
-        """The job takes over: when the task ends, the job (not the watch) settles it."""
-        self._claimed = True
+    def claim(self) -> bool:
+        """Let a running job settle the task's end; False when the watch settles it already."""
+        if self.settled or (self._ended.done() and not self._held):
+            return False
+        self._held = True
+        return True
+
+    def done_by_job(self, attempt: Attempt | None) -> None:
+        """The job recorded the task's end (its attempt is in the job's trail)."""
+        self.settled = True
+        self.attempt = attempt
 
     def release(self) -> None:
-        """The job no longer wants it: the watch settles the task itself (as an extra)."""
-        if not self._claimed:
+        """The job has ended: the watch settles the task itself (as an extra) when it ends."""
+        if not self._held:
             return
-        self._claimed = False
-        if self._ended.done() and self.attempt is None:
+        self._held = False
+        if self._ended.done() and not self.settled:
             self.task = asyncio.ensure_future(self._settle(self._ended.result()))
 
     async def _watch(self) -> None:
@@ -85,10 +98,11 @@ class Watch:
                 "job %s: stopped watching task %s: %s", self.state.job_key, self.task_id, exc
             )
         self._ended.set_result(status)
-        if not self._claimed:
+        if not self._held:
             await self._settle(status)
 
     async def _settle(self, status: TaskStatus | None) -> None:
+        self.settled = True
         try:
             self.attempt = await self._record(status)
         except Exception as exc:  # a background task must not die silently
@@ -147,11 +161,21 @@ class Watcher:
     def __repr__(self) -> str:
         return f"<Watcher {sum(len(w) for w in self._watches.values())} watches>"
 
-    def start(self, state: JobState, run: TaskRun) -> Watch:
-        """Watch ``run`` (a hedged task of ``state``'s job) until it ends."""
-        watch = Watch(state, run)
+    def start(self, state: JobState, run: TaskRun, *, held: bool = True) -> Watch:
+        """Watch ``run`` (a hedged task of ``state``'s job) until it ends; ``held`` while the
+        job that hedged it still runs (it releases the watch when it ends)."""
+        watch = Watch(state, run, held=held)
         self._watches.setdefault(state.job_key, []).append(watch)
         return watch
+
+    def of(self, job_key: str) -> list[Watch]:
+        """The job's watches whose end is not recorded yet."""
+        return [w for w in self._watches.get(job_key, ()) if not w.settled]
+
+    def release(self, job_key: str) -> None:
+        """The job has ended: each of its watches settles its task's end itself."""
+        for watch in self._watches.get(job_key, ()):
+            watch.release()
 
     def running(self, job_key: str | None = None) -> list[Watch]:
         """The watches (of one job, or all) whose task has not ended yet."""
@@ -164,15 +188,22 @@ class Watcher:
 
     async def wait(self, job_key: str | None = None) -> list[Attempt]:
         """Wait until every watch (of ``job_key``, or of the router) has ended and been
-        recorded; return the attempts they ended with, and forget them."""
+        recorded; return the attempts they ended with, and forget them. (A watch still held by
+        a running job is left to that job.)"""
         keys = [job_key] if job_key is not None else list(self._watches)
         ended: list[Attempt] = []
         for key in keys:
+            left = []
             for watch in self._watches.get(key, []):
                 await asyncio.wait({watch.ended})
                 while not watch.task.done():  # release() may replace the task once
                     await asyncio.wait({watch.task})
-                if watch.attempt is not None:
+                if not watch.settled:
+                    left.append(watch)
+                elif watch.attempt is not None:
                     ended.append(watch.attempt)
-            self._watches.pop(key, None)
+            if left:
+                self._watches[key] = left
+            else:
+                self._watches.pop(key, None)
         return ended
