@@ -434,11 +434,6 @@ class Router:
         """A handle on an existing task (e.g. from a Result or a journal)."""
         return TaskHandle(self, task_id, model)
 
-    @property
-    def run_context(self) -> RunContext:
-        """What every job of this router shares. Strictly private (task handles use it)."""
-        return self._ctx
-
     async def credits(self) -> float:
         """The account's credit balance."""
         return await self.client.credits()

@@ -19,11 +19,9 @@ __all__ = ["TaskHandle"]
 
 
 class _Owner(Protocol):
-    """What a task handle needs of its router."""
+    """What a task handle needs of its router: the context its jobs share."""
 
-    @property
-    def run_context(self) -> RunContext:
-        """The router's shared run context."""
+    _ctx: RunContext
 
 
 class TaskHandle:
@@ -34,7 +32,7 @@ class TaskHandle:
     """
 
     def __init__(self, router: _Owner, task_id: str, model: str) -> None:
-        self._ctx = router.run_context
+        self._ctx = router._ctx
         self.task_id = task_id
         self.model = model
         self.card = self._ctx.registry.card(model)
