@@ -124,6 +124,34 @@ FOUND = (
     ("transport", "status-read retries slept with `time.sleep`, freezing the event loop (every "
      "job, the webhook receiver) for each backoff; the 200-job soak took minutes",
      "`async for` over stamina: the soak runs in about 25 s"),
+    ("run loop (issue 13)", "a download that failed after a billed task escalated and paid again "
+     "(4 tasks per job with persistent file errors, 2 for a 1.2 s blip)",
+     "retried with fresh links, then paid-undelivered with its task id, URLs and credits; "
+     "`kierouter fetch` and `batch resume` save it, never create again"),
+    ("status reads (issue 13)", "422 `recordInfo is null` (KIE's read lag) was a validation "
+     "error: the job dropped a task KIE would bill and created another",
+     "read again until the task's deadline; only KIE's own final state ends a task"),
+    ("timeouts (issue 13)", "a task past its deadline was dropped and recorded at 0 credits "
+     "(58 of 60 rows paid twice)",
+     "hedged: watched, its price held, its image kept (or serving the job); "
+     "`on_timeout = \"wait\"` follows it"),
+    ("budgets (issue 13)", "spend counted the cards' prices: KIE charging twice the card "
+     "overshot a batch budget by 47 %",
+     "held at the card's price, settled to what KIE charged; under a limit the first task of a "
+     "model runs alone"),
+    ("journal (issue 13)", "a kill between recording an attempt and its result counted the task "
+     "twice", "one transaction"),
+    ("judge (issue 13)", "`basic` judged the requested ratio, not the one the plugin snapped to: "
+     "a 4:1 banner paid 4 tasks for nothing", "judges see the request as sent"),
+    ("callbacks (issue 13)", "a task id named by a callback was lost when later reads failed; a "
+     "leaked callback URL replayed with another job's task served the job",
+     "journaled on arrival; another job's task is ignored"),
+    ("downloads (money soak)", "a truncated PNG (a transfer cut short) was saved as the result",
+     "the format's end mark is checked and the file fetched again"),
+    ("balance probe (money soak)", "reading the balance before each first create of a burst "
+     "sent a read per job", "read once after a task ends, never before a create"),
+    ("hedged tasks (review)", "a hedged task that finished while the next model ran sat as an "
+     "extra while a third task was paid", "it serves the job before another create"),
 )  # fmt: skip
 
 
