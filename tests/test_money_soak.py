@@ -52,6 +52,8 @@ class Scenario:
     faults: tuple[tuple[str, str | None], ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (kind, path, count): every request of that path fails, ``count`` times, then none
+    outages: tuple[tuple[str, str, int], ...] = ()
 
 
 SCENARIOS = {
@@ -69,6 +71,9 @@ SCENARIOS = {
     "result file truncated": Scenario(faults=(("truncated_body", "files"),)),
     "result file wrong type (HTML)": Scenario(faults=(("wrong_content_type", "files"),)),
     "result file mislabelled (text as PNG)": Scenario(faults=(("mislabeled_body", "files"),)),
+    "result files down for a while (the first 900 file requests fail)": Scenario(
+        outages=(("http_500", "files", 900),)
+    ),
     "task past its deadline (~20 %)": Scenario(models={FIRST: {"latency": (60, 250)}}),
     "KIE reports the task failed": Scenario(models={"*": {"fail_rate": RATE}}),
     "KIE charges twice the card": Scenario(settings={"price_multiplier": 2.0}),
@@ -77,6 +82,7 @@ COMBINED = Scenario(
     faults=tuple(f for s in SCENARIOS.values() for f in s.faults),
     settings={"visibility_lag": 20, "price_multiplier": 2.0},
     models={FIRST: {"latency": (60, 250)}, "*": {"fail_rate": RATE}},
+    outages=(("http_500", "files", 900),),
 )
 #: the emulator holds a slow answer this long (real seconds); the library's read timeout is less
 SLOW = 2.0
@@ -103,6 +109,8 @@ def _arm(emu: Emulator, scenario: Scenario) -> None:
         emu.inject(kind, rate=RATE, paths=paths, seconds=SLOW)
     for target, settings in scenario.models.items():
         emu.configure(target, **settings)
+    for kind, paths, count in scenario.outages:
+        emu.inject(kind, paths=paths, count=count)
 
 
 def _emulator(scenario: Scenario) -> Emulator:
