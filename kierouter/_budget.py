@@ -197,6 +197,11 @@ class SpendLimit:
         self._holds.pop(hold.n, None)
         self._end_probe(hold.model)
 
+    def unblock(self, model: str) -> None:
+        """The model's first task will not say its price soon (its answer was lost, or it ran
+        past its deadline): let other creates of the model go at the card's price."""
+        self._end_probe(model)
+
     def _end_probe(self, model: str) -> None:
         event = self._probing.pop(model, None)
         if event is not None:

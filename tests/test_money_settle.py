@@ -145,3 +145,22 @@ def _batch_settings(**kw: Any) -> None:
     from kierouter.batch import BatchSettings
 
     BatchSettings(**kw).check()
+
+
+async def test_a_lost_first_create_does_not_hold_up_the_budget() -> None:
+    """Under a budget the first task of a model runs alone until KIE says its price; when that
+    create's answer is lost (the price will not be known), the other jobs go on at the card's
+    price instead of waiting for ever."""
+    async with Emulator(time_scale=SCALE) as emu:
+        emu.inject("drop_connection", paths="create", count=1)
+        async with _router(emu, budget=100) as router:
+            first, second = await asyncio.wait_for(
+                asyncio.gather(
+                    router.generate("a red fox", policy=ONLY_SEEDREAM),
+                    router.generate("a grey wolf", policy=ONLY_SEEDREAM),
+                    return_exceptions=True,
+                ),
+                timeout=30,
+            )
+    assert isinstance(first, kr.AmbiguousSubmissionError)
+    assert isinstance(second, kr.Result) and second.ok

@@ -195,6 +195,7 @@ def _release(state: JobState, run: TaskRun) -> None:
 
 async def _ambiguous(state: JobState, run: TaskRun, exc: KieRouterError) -> None:
     """The create may have reached KIE: keep its holds, wait for a callback, never resend."""
+    state.ctx.spend.unblock(run.model)  # its price will not be known soon
     await state.journal_call("record_ambiguous", run.attempt_no, run.model, str(exc))
     state.emit("failed", model=run.model, detail=f"ambiguous create: {exc}")
     if state.waiter is None:

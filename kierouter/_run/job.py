@@ -234,6 +234,7 @@ class Job:
         followed = await follow(state, run, may_hedge=lambda: self._can_go_on(run.rung))
         if isinstance(followed, Hedged):
             reason = followed.reason
+            ctx.spend.unblock(run.model)  # its price will not be known soon
             await end(state, run, "hedged", reason)
             self.watcher.start(state, run)
             ctx.cooldown.failure(run.model)
