@@ -1,9 +1,11 @@
 """``kierouter explain PROMPT``: the plan a job would follow, with reasons; no network call.
 
-Shows each planned model with its credits, expected latency, quality, success probability and
-why it is there, every model left out and why, and the plan's expected credits and probability
-of success. ``--json`` prints ``policy``, ``intent``, ``plan``, ``dropped``,
-``expected_credits``, ``expected_usd``, ``p_success`` and ``worst_case_credits``.
+Shows each planned model with its credits, quality, latency (p50 and mean), the probabilities
+that an attempt on it is billed (KIE produced an image), yields an accepted image, and is reached
+at all, and why it is there; every model left out and why; and the plan's expected credits (a
+job, and per accepted image), expected seconds and probability of success. ``--json`` prints
+``policy``, ``intent``, ``plan``, ``dropped``, ``expected_credits``, ``expected_usd``,
+``credits_per_accepted``, ``expected_seconds``, ``p_success`` and ``worst_case_credits``.
 """
 
 from __future__ import annotations
@@ -67,23 +69,30 @@ def policy_with_cap(policy: Policy, max_credits: float | None) -> Policy:
 
 
 def print_plan(plan: Plan) -> None:
-    """The plan as a human-readable table, then the dropped models."""
+    """The plan as a human-readable table, its expected credits and time, then the dropped
+    models."""
     from kierouter.policy import USD_PER_CREDIT
 
     out = sys.stdout
     out.write(f"policy {plan.policy} · intent {', '.join(plan.intent)}\n\n")
     if plan.steps:
         print_table(
-            ["#", "model", "family", "credits", "p50 s", "quality", "p", "why"],
+            [
+                *("#", "model", "family", "credits", "quality", "p50 s", "mean s"),
+                *("billed", "ok", "reached", "why"),
+            ],
             [
                 [
                     n,
                     s.model,
                     s.family,
                     f"{s.credits:g}",
-                    f"{s.latency_p50:g}",
                     f"{s.quality:g}",
+                    f"{s.latency_p50:g}",
+                    f"{s.latency_mean:.0f}",
+                    f"{s.p_billed:.2f}",
                     f"{s.p_success:.2f}",
+                    f"{s.p_reached:.3g}",
                     s.reason,
                 ]
                 for n, s in enumerate(plan.steps, 1)
@@ -93,8 +102,13 @@ def print_plan(plan: Plan) -> None:
         out.write("no model can run this request under this policy\n")
     usd = plan.expected_credits * USD_PER_CREDIT
     out.write(
-        f"\nexpected credits {plan.expected_credits:.2f} (≈ ${usd:.4f}), "
-        f"P(success) {plan.p_success:.3f}, worst case {plan.worst_case_credits:g} credits\n"
+        f"\nexpected credits {plan.expected_credits:.2f} a job (≈ ${usd:.4f}), "
+        f"{plan.credits_per_accepted:.2f} per accepted image; "
+        f"expected time {plan.expected_seconds:.0f} s\n"
+        f"P(success) {plan.p_success:.3f}; worst case {plan.worst_case_credits:g} credits\n"
+        "billed: KIE produces an image and charges for it (a failed task is free); "
+        "ok: the image is accepted; reached: the job gets to this step; "
+        "mean s: mean latency\n"
     )
     if plan.dropped:
         out.write("\ndropped:\n")
