@@ -52,7 +52,6 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "expected_credits",
-    "expected_seconds",
     "mean_latency",
     "order_key",
     "p_success",
@@ -82,15 +81,6 @@ def expected_credits(steps: Iterable[Step]) -> float:
     for step in steps:
         total += step[0] * _billed(step) * reach
         reach *= 1.0 - step[1]
-    return total
-
-
-def expected_seconds(steps: Iterable[tuple[float, float]]) -> float:
-    """E[seconds] of ``(mean latency, p_success)`` steps tried in order: Σ Lᵢ·Π_{j<i}(1−pⱼ)."""
-    total, reach = 0.0, 1.0
-    for seconds, p in steps:
-        total += seconds * reach
-        reach *= 1.0 - p
     return total
 
 
