@@ -71,7 +71,7 @@ _EXPORTS: dict[str, str] = {
     "Objective": ".policy",
     "Budget": ".policy",
     "Plan": ".policy",
-    "explain": ".policy",
+    "explain": "._explain",
     "plan": ".policy",
     # configuration (kierouter.toml)
     "Config": "._config",
@@ -116,6 +116,7 @@ if TYPE_CHECKING:
     from ._errors import TaskTimeoutError as TaskTimeoutError
     from ._errors import TransportError as TransportError
     from ._errors import ValidationError as ValidationError
+    from ._explain import explain as explain
     from ._models import Adaptation as Adaptation
     from ._models import Attempt as Attempt
     from ._models import Capabilities as Capabilities
@@ -144,7 +145,6 @@ if TYPE_CHECKING:
     from .policy import Objective as Objective
     from .policy import Plan as Plan
     from .policy import Policy as Policy
-    from .policy import explain as explain
     from .policy import plan as plan
     from .provider import MarketProvider as MarketProvider
     from .provider import PreparedCall as PreparedCall

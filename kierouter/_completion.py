@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Collection
@@ -190,7 +191,12 @@ class WebhookConfig:
         listen: ``"host:port"`` to have the router serve the receiver itself (``port`` 0 picks a
             free one); leave ``None`` when you mount ``router.webhook_app`` in your own app.
         max_skew: accepted age of a callback's signature timestamp, seconds.
-        max_body: largest accepted callback body, bytes.
+        max_body: largest accepted callback body, bytes (declared or streamed).
+        read_timeout: seconds a callback's whole body may take to arrive (then 408).
+        spool: path of a callback spool file shared by the processes of one machine (several
+            workers behind one URL): a callback that reaches a process not waiting for its job
+            is accepted into it, and the waiting process picks it up within a second. Needs
+            ``token_secret``, the same in every process. See docs/webhooks.md.
     """
 
     public_url: str | None = None
@@ -199,6 +205,8 @@ class WebhookConfig:
     listen: str | None = None
     max_skew: float = 300.0
     max_body: int = 256 * 1024
+    read_timeout: float = 10.0
+    spool: str | os.PathLike[str] | None = None
 
 
 def plugin_error(card: ModelCard, method: str, exc: BaseException) -> PluginError:

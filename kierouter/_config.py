@@ -89,6 +89,8 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     token_secret_env: str | None = None
     max_skew: _Positive = 300.0
     max_body: _PositiveInt = 256 * 1024
+    read_timeout: _Positive = 10.0
+    spool: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -108,6 +110,8 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             else None,
             max_skew=self.max_skew,
             max_body=self.max_body,
+            read_timeout=self.read_timeout,
+            spool=self.spool,
         )
 
 

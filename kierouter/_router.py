@@ -38,6 +38,7 @@ from ._run import Existing, Job, Journal, RunContext
 if TYPE_CHECKING:
     import httpx
 
+    from ._history import History
     from ._plugins import Registry
     from ._transport import KieClient
     from .judging import Judge
@@ -154,6 +155,9 @@ class Router:
         config: a loaded kierouter configuration (price overrides, policies).
         journal: an object recording intents, task ids, attempts and results (see ``Journal``).
         cooldown: share a :class:`~kierouter._cooldown.Cooldown` between routers.
+        log: record every job in the history ``kierouter logs`` shows (``logs.db`` in the
+            user's data folder, or ``$KIEROUTER_HOME``): prompt, policy, model, attempts,
+            credits, files, task ids; never a secret.
     """
 
     def __init__(
@@ -176,6 +180,7 @@ class Router:
         config: Any = None,
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
+        log: bool = False,
     ) -> None:
         from ._downloads import Downloader
         from ._plugins import load_registry
@@ -217,6 +222,8 @@ class Router:
                 hmac_key=webhook.hmac_key,
                 max_skew=webhook.max_skew,
                 max_body=webhook.max_body,
+                read_timeout=webhook.read_timeout,
+                spool=webhook.spool,
             )
             if webhook.public_url is None and webhook.listen is None:
                 raise ConfigurationError(
@@ -242,6 +249,11 @@ class Router:
         self._stack: contextlib.AsyncExitStack | None = None
         self._server: Any = None
         self._start_lock: asyncio.Lock | None = None
+        self._history: History | None = None
+        if log:
+            from ._history import History
+
+            self._history = History()
 
     def __repr__(self) -> str:
         name = self.policy if isinstance(self.policy, str) else self.policy.name
@@ -268,9 +280,11 @@ class Router:
             if self._stack is not None:
                 return
             stack = contextlib.AsyncExitStack()
+            if self._receiver is not None:
+                stack.push_async_callback(self._receiver.aclose)  # its spool reader, if any
             webhook = self.webhook
             if webhook is not None and webhook.listen is not None and self._receiver is not None:
-                from ._http_server import serve
+                from ._server import RECEIVER_LIMITS, serve
 
                 host, _, port = webhook.listen.rpartition(":")
                 if not host or not port.isdigit():
@@ -278,7 +292,12 @@ class Router:
                         f"WebhookConfig.listen must be 'host:port', got {webhook.listen!r}"
                     )
                 self._server = await stack.enter_async_context(
-                    serve(self._receiver, host=host.strip("[]"), port=int(port))
+                    serve(
+                        self._receiver,
+                        host=host.strip("[]"),
+                        port=int(port),
+                        limits=RECEIVER_LIMITS,
+                    )
                 )
                 if webhook.public_url is None:
                     self._ctx.public_url = self._server.url
@@ -406,6 +425,8 @@ class Router:
         job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=judge)
         if self._stack is None:  # started already: no lock round trip per job
             await self.start()
+        if self._history is not None:
+            return await self._history.track(job, job.run(), base_url=self.client.base_url)
         return await job.run()
 
     async def resume(

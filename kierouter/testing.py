@@ -7,7 +7,13 @@ Enable it in a ``conftest.py``::
 Fixtures (async; pytest-asyncio in ``auto`` mode):
 
 * ``kie_emulator`` — a running :class:`kierouter.sim.Emulator` at ``time_scale=1000`` (a
-  46 s job takes 46 ms), fresh for each test.
+  46 s job takes 46 ms), fresh for each test. Give it a scenario (settings, model behaviour,
+  faults, Market models it does not ship) with the ``kie_scenario`` marker or by indirect
+  parametrization, as a dict of the scenario TOML's tables, a TOML path or a ``Scenario``::
+
+      @pytest.mark.kie_scenario({"market_models": {"acme/imagine-1": {"price": 0.5,
+                                                                      "latency": [5, 10]}}})
+      async def test_acme(kie_client): ...
 * ``kie_client`` — a :class:`kierouter.KieClient` bound to that emulator and its key.
 * ``kie_callbacks`` — a running :class:`CallbackRecorder`: a loopback endpoint to pass as a
   task's ``callBackUrl`` that keeps every callback the emulator POSTs to it.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +39,12 @@ if TYPE_CHECKING:
     from kierouter._models import ImageRequest, ModelCard, TaskStatus
     from kierouter._transport import KieClient
     from kierouter.provider import Provider
-    from kierouter.sim import Emulator
+    from kierouter.sim import Emulator, Scenario
 
 __all__ = ["CallbackRecorder", "kie_callbacks", "kie_client", "kie_emulator", "run_task"]
 
 _POLL_INTERVAL = 0.01
+_NOT_VISIBLE = "recordInfo is null"  # KIE Market: the task is not readable (yet)
 
 
 async def run_task(
@@ -51,9 +59,11 @@ async def run_task(
     """Create one task for ``card`` and poll it to a final state; return the parsed status.
 
     ``timeout`` is in real seconds; :class:`kierouter.TaskTimeoutError` when it runs out.
-    Validation errors from ``provider.prepare`` and KIE errors from the create propagate.
+    Validation errors from ``provider.prepare`` and KIE errors from the create propagate, and so
+    do errors of status reads, except KIE's "not found yet" answers (``data: null``, 404, 422
+    "recordInfo is null"), which are read again: a task is not readable at once after its create.
     """
-    from kierouter._errors import TaskTimeoutError
+    from kierouter._errors import KieError, NotFoundError, TaskTimeoutError
 
     prepared = provider.prepare(card, request, seed=request.seed, callback_url=callback_url)
     data = await client.create(prepared.path, prepared.body)
@@ -61,25 +71,66 @@ async def run_task(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        data = await client.read(provider.status_path, provider.status_params(task_id))
-        status = provider.parse_status(data, task_id=task_id)
-        if status.done:
-            return status
+        try:
+            data = await client.read(provider.status_path, provider.status_params(task_id))
+            status = provider.parse_status(data, task_id=task_id)
+        except KieError as exc:
+            if not (isinstance(exc, NotFoundError) or _NOT_VISIBLE in str(exc)):
+                raise
+            seen = "not found"
+        else:
+            if status.done:
+                return status
+            seen = status.raw_state or "pending"
         if loop.time() >= deadline:
             raise TaskTimeoutError(
-                f"task {task_id} on {card.id} was still {status.raw_state or 'pending'} "
-                f"after {timeout:g} s",
+                f"task {task_id} on {card.id} was still {seen} after {timeout:g} s",
                 task_id=task_id,
             )
         await asyncio.sleep(_POLL_INTERVAL)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``kie_scenario`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "kie_scenario(scenario): the kie_emulator fixture runs this scenario (a dict of the "
+        "scenario TOML's tables, a TOML path or a kierouter.sim.Scenario; keywords work too: "
+        "kie_scenario(market_models={...}))",
+    )
+
+
+def _scenario(request: pytest.FixtureRequest) -> Scenario | None:
+    """The scenario a test asks for: ``kie_scenario`` marker, else indirect parameter."""
+    from kierouter.sim import Scenario, load_scenario
+
+    marker = request.node.get_closest_marker("kie_scenario")
+    if marker is not None:
+        if len(marker.args) > 1 or (marker.args and marker.kwargs):
+            raise TypeError("kie_scenario takes one scenario, or its tables as keywords")
+        given: Any = marker.args[0] if marker.args else dict(marker.kwargs)
+    else:
+        given = getattr(request, "param", None)
+    if given is None or isinstance(given, Scenario):
+        return given
+    if isinstance(given, str | os.PathLike):
+        return load_scenario(os.fspath(given))
+    if isinstance(given, dict):
+        return Scenario.from_dict(given, source="kie_scenario")
+    raise TypeError(f"kie_scenario takes a dict, a TOML path or a Scenario, not {given!r}")
+
+
 @pytest.fixture
-async def kie_emulator() -> AsyncIterator[Emulator]:
-    """A running KIE emulator on a free loopback port, ``time_scale=1000``."""
+async def kie_emulator(request: pytest.FixtureRequest) -> AsyncIterator[Emulator]:
+    """A running KIE emulator on a free loopback port, ``time_scale=1000`` unless the test's
+    scenario (``kie_scenario`` marker or indirect parameter) sets another."""
     from kierouter.sim import Emulator
 
-    async with Emulator(time_scale=1000.0) as emulator:
+    scenario = _scenario(request)
+    options: dict[str, Any] = {}
+    if scenario is None or "time_scale" not in scenario.defaults:
+        options["time_scale"] = 1000.0
+    async with Emulator(scenario=scenario, **options) as emulator:
         yield emulator
 
 
@@ -151,7 +202,7 @@ class CallbackRecorder:
 @pytest.fixture
 async def kie_callbacks() -> AsyncIterator[CallbackRecorder]:
     """A running :class:`CallbackRecorder` on a free loopback port."""
-    from kierouter._http_server import serve
+    from kierouter._server import serve
 
     recorder = CallbackRecorder()
     async with serve(recorder) as server:

@@ -118,6 +118,12 @@ FOUND = (
 )  # fmt: skip
 
 
+def _anchor(title: str) -> str:
+    """The id MkDocs gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    words = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return "-".join(words.split())
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -151,10 +157,21 @@ def render(head: dict[str, Any], entries: list[dict[str, Any]]) -> str:
         "",
     ]
     order = list(AREAS) + sorted({a for a, _ in grouped} - set(AREAS))
-    for area in order:
-        rows = [(w, r) for (a, w), r in grouped.items() if a == area]
-        if not rows:
-            continue
+    areas = [(area, [(w, r) for (a, w), r in grouped.items() if a == area]) for area in order]
+    areas = [(area, rows) for area, rows in areas if rows]
+    lines += [
+        "## Summary",
+        "",
+        "| Area | Kinds of attack or fault | Tried | Lost |",
+        "|---|---:|---:|---:|",
+    ]
+    for area, rows in areas:
+        title = AREAS.get(area, area)
+        tried = sum(r["tried"] for _, r in rows)
+        lost = sum(r["lost"] for _, r in rows)
+        lines.append(f"| [{_cell(title)}](#{_anchor(title)}) | {len(rows)} | {tried} | {lost} |")
+    lines.append("")
+    for area, rows in areas:
         lines += [f"## {AREAS.get(area, area)}", ""]
         lines += ["| Fault or attack | Tried | What happened | Lost |", "|---|---:|---|---:|"]
         for what, row in rows:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from kierouter import ConfigurationError, ImageRequest, Router, hookimpl, load_registry
+from kierouter import ConfigurationError, ImageRequest, Router, explain, hookimpl, load_registry
 from kierouter._config import Config, load_config, parse_config
-from kierouter.policy import BUILTIN_POLICIES, Policy, explain, resolve_policy
+from kierouter.policy import BUILTIN_POLICIES, Policy, resolve_policy
 
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 

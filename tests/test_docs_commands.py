@@ -7,6 +7,7 @@ import importlib
 import io
 import re
 import shlex
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,16 @@ from kierouter.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
-_CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.S | re.M)
+# a fenced block, also indented inside a content tab (=== "CLI")
+_CONSOLE = re.compile(r"^( *)```console\n(.*?)^\1```$", re.S | re.M)
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
     """(where, argv) for each `$ ... kierouter ...` line in a console block."""
     found = []
     for page in PAGES:
-        for block in _CONSOLE.findall(page.read_text("utf-8")):
-            for line in block.replace("\\\n", " ").splitlines():
+        for _, block in _CONSOLE.findall(page.read_text("utf-8")):
+            for line in textwrap.dedent(block).replace("\\\n", " ").splitlines():
                 if not line.startswith("$ "):
                     continue
                 words = shlex.split(line[2:], comments=True)

@@ -20,6 +20,7 @@ from kierouter import (
     ImageRequest,
     ModelCard,
     Pricing,
+    explain,
     hookimpl,
     load_registry,
 )
@@ -33,7 +34,6 @@ from kierouter.policy import (
     Policy,
     apply_policy_options,
     builtin_policies,
-    explain,
     infer_intent,
     plan,
     resolve_policy,

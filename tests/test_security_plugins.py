@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,14 +175,6 @@ def test_duplicate_policy_and_event_sink_names(reliability: Any) -> None:
     reliability.record("plugins", "duplicate policy / sink name", tried=2, outcome="refused")
 
 
-def _write_dist(site: Path, name: str, module_source: str) -> None:
-    (site / f"{name}.py").write_text(module_source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
-
-
 @pytest.mark.parametrize(
     ("source", "needle"),
     [
@@ -194,19 +185,18 @@ def _write_dist(site: Path, name: str, module_source: str) -> None:
         (
             "from kierouter import hookimpl\n@hookimpl\ndef kierouter_register_models(reg):\n"
             "    pass\n",
-            "not a valid plugin",
+            "kierouter_register_models does not match its specification "
+            "kierouter_register_models(register)",
         ),
     ],
 )
 def test_entry_point_plugin_that_cannot_load_is_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, needle: str, reliability: Any
+    plugin_site: Any, monkeypatch: pytest.MonkeyPatch, source: str, needle: str, reliability: Any
 ) -> None:
     """Any import-time failure of an entry-point plugin (even sys.exit) is recorded on it and
     the process and the other plugins carry on."""
-    _write_dist(tmp_path, "kr_hostile_plugin", source)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_hostile_plugin,kierouter-seedream,seedream")
-    monkeypatch.delenv("KIEROUTER_DISABLE_PLUGINS", raising=False)
+    plugin_site.add("kr_hostile_plugin", source)
+    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_hostile_plugin,seedream")
     registry = load_registry()
     records = {r.name: r for r in registry.plugins}
     assert needle in " ".join(records["kr_hostile_plugin"].errors)

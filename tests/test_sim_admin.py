@@ -118,7 +118,8 @@ async def test_explicit_options_beat_the_scenario(tmp_path: Path) -> None:
         ("[[faults]]\nkind = 'http_500'\nrat = 1\n", "'rat'"),
         ("[[faults]]\nkind = 'meteor'\n", "meteor"),
         ("[extras]\n", "'extras'"),
-        ('[models."x"]\nlatency = [1]\n', "latency"),
+        ('[models."seedream"]\nlatency = [1]\n', "latency"),
+        ('[models."acme/x"]\nfail_rate = 1\n', "acme/x.*market_models"),
         ("not toml =", "not valid TOML"),
     ],
 )

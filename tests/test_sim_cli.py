@@ -1,5 +1,5 @@
 """`kierouter sim` as a real process: prints its URL and key, serves a recorded seedream job to a
-downloadable PNG, and stops on SIGTERM."""
+downloadable PNG, and stops on SIGTERM; `generate --sim` and `batch run --sim` take a scenario."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 RECORDING = (
     Path(__file__).parent / "fixtures" / "kie-recordings" / "seedream-5-lite-text-to-image.json"
@@ -49,9 +50,10 @@ def test_sim_command_serves_a_recorded_job_until_terminated(tmp_path: Path) -> N
             created = http.post("/api/v1/jobs/createTask", json=body).json()
             task_id = created["data"]["taskId"]
             for _ in range(1000):
+                # right after the create, KIE answers 422 "recordInfo is null": read again
                 data = http.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}).json()[
                     "data"
-                ]
+                ] or {"state": "not visible yet"}
                 if data["state"] in ("success", "fail"):
                     break
                 time.sleep(0.02)
@@ -77,3 +79,24 @@ def test_sim_command_reports_a_bad_scenario(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "timescale" in result.stderr
+
+
+def test_generate_and_batch_run_sim_take_a_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`generate --sim --scenario` and `batch run --sim --scenario` run their emulator with it
+    (an empty balance: KIE's 402, exit code 4); `--scenario` without `--sim` is refused."""
+    from kierouter.cli import main
+
+    scenario = tmp_path / "broke.toml"
+    scenario.write_text("[defaults]\ncredits = 0\n")
+    rows = tmp_path / "rows.txt"
+    rows.write_text("a red fox\n")
+    common = ["--sim", "--scenario", str(scenario), "--time-scale", "200"]
+    assert main(["generate", "a red fox", *common, "--out", str(tmp_path / "g")]) == 4
+    assert "402" in capsys.readouterr().err
+    assert main(["batch", "run", str(rows), "--out", str(tmp_path / "b"), *common]) == 4
+    assert "402" in capsys.readouterr().err
+    assert main(["generate", "a red fox", "--scenario", str(scenario)]) == 2
+    assert "--scenario needs --sim" in capsys.readouterr().err
+    assert main(["batch", "run", str(rows), "--out", str(tmp_path / "c"), "--scenario", "x"]) == 2

@@ -24,6 +24,7 @@ async def run(
     answer = (await http.post(create, json=body)).json()
     assert answer["code"] == 200 and set(answer["data"]) == {"taskId"}
     task_id = answer["data"]["taskId"]
+    emu.advance(1)  # past the visibility lag: the task can be read
     pending = (await http.get(record, params={"taskId": task_id})).json()["data"]
     emu.advance(wait)
     final = (await http.get(record, params={"taskId": task_id})).json()["data"]
@@ -31,7 +32,7 @@ async def run(
 
 
 async def test_gpt4o_record_info(emu: Emulator, http: httpx.AsyncClient) -> None:
-    """4o: successFlag 0→1, status strings, progress "0.00".."1.00", response.resultUrls."""
+    """4o: successFlag 0→1, status strings, progress "0.05".."1.00", response.resultUrls."""
     body = {"prompt": "a shop sign that says OPEN", "size": "3:2", "nVariants": 4}
     pending, final = await run(
         emu, http, "/api/v1/gpt4o-image/generate", "/api/v1/gpt4o-image/record-info", body
@@ -41,7 +42,8 @@ async def test_gpt4o_record_info(emu: Emulator, http: httpx.AsyncClient) -> None
         "GENERATING",
         None,
     )
-    assert pending["progress"] == "0.00" and pending["completeTime"] is None
+    assert 0 < float(pending["progress"]) < 1 and len(pending["progress"]) == 4
+    assert pending["completeTime"] is None
     assert (final["successFlag"], final["status"], final["progress"]) == (1, "SUCCESS", "1.00")
     assert len(final["response"]["resultUrls"]) == 4
     assert json.loads(final["paramJson"]) == body
@@ -117,17 +119,26 @@ async def test_midjourney_record_info(
 @pytest.mark.parametrize(
     "path",
     [
-        "/api/v1/jobs/recordInfo",
         "/api/v1/gpt4o-image/record-info",
         "/api/v1/flux/kontext/record-info",
         "/api/v1/mj/record-info",
     ],
 )
 async def test_unknown_and_missing_task_ids(http: httpx.AsyncClient, path: str) -> None:
-    """An unknown taskId answers code 200 with data null; a missing one answers code 400."""
+    """Legacy families: an unknown taskId answers code 200 with data null; a missing one 400."""
     unknown = await http.get(path, params={"taskId": "0123456789abcdef0123456789abcdef"})
     missing = await http.get(path)
     assert unknown.json() == {"code": 200, "msg": "success", "data": None}
+    assert missing.status_code == 200 and missing.json()["code"] == 400
+
+
+async def test_market_unknown_task_is_422_record_info_is_null(http: httpx.AsyncClient) -> None:
+    """Market: an unknown taskId answers 422 "recordInfo is null" over HTTP 200; none is 400."""
+    path = "/api/v1/jobs/recordInfo"
+    unknown = await http.get(path, params={"taskId": "0123456789abcdef0123456789abcdef"})
+    missing = await http.get(path)
+    assert unknown.status_code == 200
+    assert unknown.json() == {"code": 422, "msg": "recordInfo is null", "data": None}
     assert missing.status_code == 200 and missing.json()["code"] == 400
 
 
@@ -142,6 +153,7 @@ async def test_a_task_is_only_found_on_its_own_family(
 
 
 async def test_unknown_route_is_404(http: httpx.AsyncClient) -> None:
-    """A path KIE does not have answers 404 (the sheet's invented routes, for instance)."""
+    """A path KIE does not have answers code 404 in an HTTP 200 envelope (the sheet's invented
+    routes, for instance), like every business error KIE answers."""
     answer = await http.post("/api/v1/seedream/generate", json={})
-    assert answer.status_code == 404 and answer.json()["code"] == 404
+    assert answer.status_code == 200 and answer.json()["code"] == 404

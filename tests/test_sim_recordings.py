@@ -50,8 +50,9 @@ def assert_same_shape(ours: Any, recorded: Any) -> None:
 
 @pytest.fixture
 async def emulator() -> Any:
-    """An emulator whose clock only moves when told (time_scale tiny)."""
-    async with Emulator(time_scale=1e-6) as emu:
+    """An emulator whose clock only moves when told (time_scale tiny), answering recordInfo in
+    exactly the recorded shape (no ``creditsConsumed``/``updateTime``)."""
+    async with Emulator(time_scale=1e-6, credits_in_status=False) as emu:
         yield emu
 
 
@@ -71,6 +72,7 @@ async def test_market_recording_replays_with_recorded_shapes(emulator: Emulator,
                 answer = reply.json()
                 task_id = answer["data"]["taskId"]
                 assert answer["data"]["recordId"] == task_id
+                emulator.advance(1)  # past the visibility lag
             else:
                 recorded_state = exchange["response"]["data"]["state"]
                 if recorded_state == "success":

@@ -86,6 +86,8 @@ class BatchSettings:
         loopback: the API is a local emulator: downloads from loopback allowed, callbacks are
             received on ``127.0.0.1``.
         time_scale: the emulator's time scale (model latencies are divided by it).
+        scenario: with ``sim``, a scenario TOML for the emulator (faults, model behaviour,
+            Market models it does not ship; see ``docs/emulator.md``); unused without ``sim``.
         listen / public_url: receive KIE's callbacks (``host:port`` / URL KIE reaches).
         read_rate: status reads per second.
     """
@@ -99,6 +101,7 @@ class BatchSettings:
     sim: bool = False
     loopback: bool = False
     time_scale: float = 1.0
+    scenario: str | None = None
     listen: str | None = None
     public_url: str | None = None
     read_rate: float = 10.0
@@ -475,6 +478,7 @@ class _Run:
                         time_scale=self.settings.time_scale,
                         create_limit=self.settings.create_limit,
                         create_window=self.settings.create_window,
+                        scenario=self.settings.scenario,
                     )
                 )
                 base_url, self.api_key = emu.base_url, emu.api_key

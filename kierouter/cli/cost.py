@@ -14,7 +14,9 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import print_json, print_table
+from ._common import plural, print_json, print_table
+from ._options import add_config, add_json, add_policy
+from ._parser import positive_int
 
 __all__ = ["add_parser", "estimate", "run"]
 
@@ -29,18 +31,19 @@ def add_parser(sub: Any) -> None:
         description="The cost calculator: credits and USD (1 credit ≈ $0.005) for N images, "
         "first choice, expected with escalation, and worst case.",
     )
-    p.add_argument("--count", type=int, default=1, metavar="N", help="number of images")
-    p.add_argument("--policy", help="routing policy (default: [defaults] policy, else auto)")
+    p.add_argument(
+        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+    )
+    add_policy(p)
     p.add_argument("--prompt", default="an image", help="a sample prompt (intent matters)")
     p.add_argument("--image", action="append", default=[], metavar="URL", help="edit these")
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
-    p.add_argument("--max-credits", type=float, metavar="N", help="at most N credits an image")
     p.add_argument("--upscale", action="store_true", help="add a Recraft upscale per image")
     p.add_argument(
         "--remove-background", action="store_true", help="add a Recraft background removal"
     )
-    p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
-    p.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    add_config(p)
+    add_json(p, "the estimate")
     p.set_defaults(func=run)
 
 
@@ -58,8 +61,9 @@ def estimate(
 ) -> dict[str, Any]:
     """The estimate ``kierouter cost --json`` prints (credits and USD, per image and total)."""
     from kierouter._errors import ValidationError
+    from kierouter._explain import explain
     from kierouter._models import ImageRequest
-    from kierouter.policy import USD_PER_CREDIT, explain
+    from kierouter.policy import USD_PER_CREDIT
 
     if count < 1:
         raise ValidationError("count", f"{count} is not a positive number of images")
@@ -120,20 +124,15 @@ def estimate(
 def run(args: argparse.Namespace) -> int:
     """Print the estimate."""
     from kierouter._config import load_config
-    from kierouter.policy import resolve_policy
 
     from ._common import registry_from_env
-    from .explain import policy_with_cap
+    from .explain import plan_policy
 
     config = load_config(args.config)
     registry = registry_from_env()
-    policy = policy_with_cap(
-        resolve_policy(args.policy or config.defaults.policy, registry=registry, config=config),
-        args.max_credits,
-    )
     result = estimate(
         count=args.count,
-        policy=policy,
+        policy=plan_policy(args, registry, config),
         registry=registry,
         config=config,
         prompt=args.prompt,
@@ -158,14 +157,15 @@ def run(args: argparse.Namespace) -> int:
             ]
             for s in result["steps"]
         ],
+        optional=("worst case", "expected", "step"),
     )
     t = result["total"]
-    n = result["count"]
     per = result["per_image"]
     out.write(
-        f"\n{n} images × {per['credits']:g} = {t['credits']:g} credits ≈ ${t['usd']:.2f}\n"
+        f"\n{plural(result['count'], 'image')} × {per['credits']:g} = "
+        f"{plural(t['credits'], 'credit')} ≈ ${t['usd']:.2f}\n"
         f"expected with escalation: {t['expected_credits']:.2f} credits "
         f"≈ ${t['expected_usd']:.2f}\n"
-        f"worst case: {t['worst_case_credits']:g} credits ≈ ${t['worst_case_usd']:.2f}\n"
+        f"worst case: {plural(t['worst_case_credits'], 'credit')} ≈ ${t['worst_case_usd']:.2f}\n"
     )
     return 0

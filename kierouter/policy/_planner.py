@@ -39,6 +39,7 @@ import msgspec
 
 from kierouter._models import ImageRequest, ModelCard, _ratio_value
 
+from ._auto import any_model_policy, widened
 from ._builtin import AUTO_MODES, RUNG_PREFERENCE
 from ._expected import mean_latency
 from ._intent import infer_intent, prompt_language
@@ -408,6 +409,10 @@ def plan(
         if found is not None:
             return found
     result = _plan(request, compiled, active, policy.name, intent, language, stats)
+    if policy.infer and not result.steps:  # auto with any plugin (see _auto)
+        wide = any_model_policy(policy)
+        anyone = _plan(request, _compiled(wide, cards), wide, policy.name, intent, language, stats)
+        result = widened(anyone) if anyone.steps else result
     if key is not None:
         memo = compiled.memo
         if len(memo) >= 512:

@@ -4,7 +4,8 @@ It speaks KIE's real endpoints and shapes (Market createTask/recordInfo, the GPT
 Flux Kontext and Midjourney APIs, credit, download-url, uploads), validates inputs with KIE's
 codes, serves real PNGs, charges credits, limits rates, posts signed callbacks with retries,
 and injects faults on request. Time is emulated: ``time_scale=100`` finishes a 46 s job in
-0.46 s.
+0.46 s. A scenario (TOML or dict) sets it up, including Market models it does not ship
+(``[market_models."id"]``); ``docs/emulator.md`` describes every setting, fault and admin call.
 
 ::
 

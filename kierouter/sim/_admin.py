@@ -3,10 +3,12 @@
 * ``GET /_sim/stats`` — counters (see :meth:`kierouter.sim.Emulator.stats`).
 * ``GET /_sim/tasks`` — one summary per task: model, state, price, callback URL and job key.
 * ``GET /_sim/callbacks`` — every callback POST made: URL, attempt, answer status, body.
+* ``GET /_sim/charges`` — credits charged: ``{"total": credits, "tasks": {taskId: credits}}``.
 * ``POST /_sim/configure`` — ``{"model": "seedream", "fail_rate": 1.0, ...}`` for one target,
   ``{"models": {"seedream": {...}}}`` for several, and/or emulator settings
   (``time_scale``, ``credits``, ``hmac_key``, ``create_limit``, ``create_window``,
-  ``read_limit``, ``result_ttl``).
+  ``read_limit``, ``result_ttl``, ``visibility_lag``, ``price_multiplier``,
+  ``credits_in_status``).
 * ``POST /_sim/inject`` — ``{"kind": "http_500", "rate": 0.2, "count": 3, "paths": ["create"],
   "seconds": 35}``; ``{"clear": true}`` removes every fault.
 * ``POST /_sim/advance`` — ``{"seconds": 1200}`` jumps the emulated clock.
@@ -20,22 +22,17 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ._http import Request, Response, dumps
+from ._scenario import DEFAULT_KEYS, MODEL_KEYS
+from ._state import check_non_negative
 
 if TYPE_CHECKING:
     from ._app import SimApp
 
 __all__ = ["EMULATOR_SETTINGS", "MODEL_SETTINGS", "apply_settings", "handle"]
 
-EMULATOR_SETTINGS = (
-    "time_scale",
-    "credits",
-    "hmac_key",
-    "create_limit",
-    "create_window",
-    "read_limit",
-    "result_ttl",
-)
-MODEL_SETTINGS = ("latency", "fail_rate", "fail_code", "fail_msg", "never_finish_rate", "price")
+#: Settings that may change while the emulator runs (all of a scenario's [defaults] but these).
+EMULATOR_SETTINGS = tuple(k for k in DEFAULT_KEYS if k not in ("api_key", "seed"))
+MODEL_SETTINGS = MODEL_KEYS
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -62,6 +59,10 @@ def apply_settings(app: SimApp, settings: dict[str, Any]) -> None:
             state.read_limit = float(value) if value else None
         elif name == "result_ttl":
             state.result_ttl = float(value)
+        elif name in ("visibility_lag", "price_multiplier"):
+            setattr(state, name, check_non_negative(name, value))
+        elif name == "credits_in_status":
+            state.credits_in_status = bool(value)
 
 
 async def handle(app: SimApp, request: Request) -> Response:
@@ -78,6 +79,8 @@ async def handle(app: SimApp, request: Request) -> Response:
             return _json(state.task_list())
         if route == ("GET", "/_sim/callbacks"):
             return _json(state.callback_log)
+        if route == ("GET", "/_sim/charges"):
+            return _json(state.charges())
         if route == ("POST", "/_sim/configure"):
             models = dict(body.pop("models", None) or {})
             target = body.pop("model", None) or body.pop("target", None)

@@ -1,6 +1,7 @@
 """The emulator's ASGI app: routing, auth, limits and faults around the family handlers.
 
-Order for a KIE API request: key check (401) → injected fault → rate limit (429) → handler.
+Order for a KIE API request: route (404) → key check (401) → injected fault → rate limit (429)
+→ handler. Like every business error KIE answers, 401 and 404 come as HTTP 200 envelopes.
 Result files under ``/files/`` and ``/uploads/`` need no key (like KIE's file hosts).
 The admin API under ``/_sim/`` needs no key and answers loopback clients only.
 """
@@ -12,12 +13,13 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from kierouter._http_server import DropConnection
+from kierouter._server import DropConnection
 
 from . import _admin, _files, _legacy, _market
 from ._callbacks import CallbackSender
 from ._faults import Fault
 from ._http import Request, Response, envelope
+from ._spoil import spoil
 from ._state import SimState
 from ._tasks import Task
 from ._validation import Rejection
@@ -133,12 +135,13 @@ class SimApp:
             return _files.serve_file(state, request)
         route = ROUTES.get((request.method, request.path))
         if route is None:
-            return envelope(404, f"Not Found: {request.method} {request.path}", status=404)
+            state.reject(404)
+            return envelope(404, f"Not Found: {request.method} {request.path}")
         category, handler = route
         key = request.bearer
         if key is None or key != state.api_key:
             state.reject(401)
-            return envelope(401, "You do not have access permissions", status=401)
+            return envelope(401, "You do not have access permissions")
         fault = state.faults.pick(category)
         if fault is not None and fault.kind in _REFUSALS:
             return self._refusal(fault.kind)
@@ -176,11 +179,4 @@ class SimApp:
             raise DropConnection
         if response is None:
             response = _files.serve_file(self.state, request)
-        if fault.kind == "slow_response":
-            await asyncio.sleep(fault.seconds)
-            return response
-        if fault.kind == "malformed_body":
-            return Response(
-                200, response.body[: max(1, len(response.body) // 2)] or b"{", "application/json"
-            )
-        return response
+        return await spoil(fault, response)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["CATALOG", "MJ_SPEED_PRICES", "ModelInfo", "family_of"]
+__all__ = ["CATALOG", "MJ_SPEED_PRICES", "ModelInfo"]
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,3 @@ CATALOG: dict[str, ModelInfo] = {
     )
 }
 """The models the emulator serves, by model id: family, API, credits per image, p50/p90 latency."""
-
-
-def family_of(model: str) -> str:
-    """The family name of a model id (the id itself when unknown)."""
-    info = CATALOG.get(model)
-    return info.family if info else model

@@ -11,12 +11,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from kierouter._http_server import Server
+from kierouter._server import EMULATOR_LIMITS, Server
 
 from ._admin import apply_settings
 from ._app import SimApp
 from ._scenario import Scenario, load_scenario
-from ._state import DEFAULT_RESULT_TTL, ModelConfig, SimState
+from ._state import DEFAULT_RESULT_TTL, DEFAULT_VISIBILITY_LAG, ModelConfig, SimState
 
 __all__ = ["Emulator", "in_thread"]
 
@@ -34,7 +34,11 @@ class Emulator:
     ``create_limit=20`` per ``create_window=10.0`` real seconds, ``read_limit=None`` (status
     reads per second), ``seed=0`` (latencies, outcomes and faults follow the seed and the order
     of creation; task ids are random per run unless a seed is given),
-    ``result_ttl`` 24 h emulated.
+    ``result_ttl`` 24 h emulated, ``visibility_lag=1.0`` (emulated seconds after a create
+    during which status reads do not find the task: Market answers 422 "recordInfo is null",
+    the legacy families ``data: null``), ``price_multiplier=1.0`` (KIE charging that many times
+    the catalogue price, e.g. ``2.0``), ``credits_in_status=True`` (a final Market recordInfo
+    carries ``creditsConsumed`` and ``updateTime``; ``False`` gives the recorded shape exactly).
 
     Credits are charged when a task succeeds (failed tasks cost nothing); a create answers 402
     when the balance, less the price of tasks still running, cannot pay for it.
@@ -55,6 +59,9 @@ class Emulator:
         scenario: Scenario | str | Path | None = None,
         seed: int = _UNSET,
         result_ttl: float = _UNSET,
+        visibility_lag: float = _UNSET,
+        price_multiplier: float = _UNSET,
+        credits_in_status: bool = _UNSET,
     ) -> None:
         if isinstance(scenario, str | Path):
             scenario = load_scenario(scenario)
@@ -69,6 +76,9 @@ class Emulator:
             "read_limit": read_limit,
             "seed": seed,
             "result_ttl": result_ttl,
+            "visibility_lag": visibility_lag,
+            "price_multiplier": price_multiplier,
+            "credits_in_status": credits_in_status,
         }
         defaults: dict[str, Any] = {
             "api_key": "sim-key",
@@ -80,6 +90,9 @@ class Emulator:
             "read_limit": None,
             "seed": 0,
             "result_ttl": DEFAULT_RESULT_TTL,
+            "visibility_lag": DEFAULT_VISIBILITY_LAG,
+            "price_multiplier": 1.0,
+            "credits_in_status": True,
         }
         settings = {**defaults, **self.scenario.defaults}
         settings.update({k: v for k, v in given.items() if v is not _UNSET})
@@ -100,6 +113,9 @@ class Emulator:
             seed=int(settings["seed"]),
             result_ttl=float(settings["result_ttl"]),
             id_salt="" if "seed" in explicit else secrets.token_hex(8),
+            visibility_lag=float(settings["visibility_lag"]),
+            price_multiplier=float(settings["price_multiplier"]),
+            credits_in_status=bool(settings["credits_in_status"]),
         )
         self.app = SimApp(self.state)
         self._apply_scenario()
@@ -124,6 +140,8 @@ class Emulator:
         return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
 
     def _apply_scenario(self) -> None:
+        for spec in self.scenario.market_models.values():
+            self.state.add_market_model(spec)
         for name, settings in self.scenario.models.items():
             self.state.configure(name, **settings)
         for fault in self.scenario.faults:
@@ -138,7 +156,7 @@ class Emulator:
     async def start(self) -> Emulator:
         """Bind the port and start serving."""
         if self._server is None:
-            server = Server(self.app, self.host, self.port)
+            server = Server(self.app, self.host, self.port, limits=EMULATOR_LIMITS)
             await server.start()
             self._server = server
             self.port = server.port
@@ -202,8 +220,15 @@ class Emulator:
         """Counters: ``created`` (per model), ``created_total``, ``status_reads``,
         ``credits_charged``, ``callbacks_sent``, ``callbacks_failed``, ``rejected`` (per code),
         ``balance``, plus ``succeeded``, ``failed``, ``pending``, ``downloads``, ``uploads``,
-        ``callback_attempts``, ``faults`` (fired per kind) and ``emulated_seconds``."""
+        ``upload_bytes``, ``uploads_by_endpoint`` (``stream``, ``base64``, ``url``),
+        ``callback_attempts``, ``faults`` (fired per kind), ``faults_by_path`` (fired per path
+        category, then kind: ``{"files": {"truncated_body": 2}}``) and ``emulated_seconds``."""
         return self._call(self.state.stats)
+
+    def charges(self) -> dict[str, Any]:
+        """The credits KIE charged, to compare with a client's books (``GET /_sim/charges``):
+        ``{"total": credits, "tasks": {taskId: credits}}`` over every billed task."""
+        return self._call(self.state.charges)
 
     def configure(
         self,
@@ -215,11 +240,15 @@ class Emulator:
         fail_msg: str | None = None,
         never_finish_rate: float | None = None,
         price: float | None = None,
+        fail_stage: str | None = None,
     ) -> ModelConfig:
         """Set behaviour of a model id, a family name or ``"*"`` for tasks created from now on.
 
         ``latency`` is (p50, p90) in emulated seconds; ``fail_rate`` and ``never_finish_rate``
-        are probabilities; ``fail_code`` is the failed task's ``failCode`` (default ``"500"``).
+        are probabilities; ``fail_code`` is the failed task's ``failCode`` (default ``"500"``);
+        ``price`` replaces the catalogue price (credits per task, before ``price_multiplier``);
+        ``fail_stage="create"`` makes failures "create-task failed" (Flux and MJ
+        ``successFlag`` 2, 4o ``CREATE_TASK_FAILED``), ending early; default ``"generate"``.
         """
         return self._call(
             self.state.configure,
@@ -230,11 +259,13 @@ class Emulator:
             fail_msg=fail_msg,
             never_finish_rate=never_finish_rate,
             price=price,
+            fail_stage=fail_stage,
         )
 
     def set(self, **settings: Any) -> None:
         """Change emulator-wide settings: time_scale, credits (the balance), hmac_key,
-        create_limit, create_window, read_limit, result_ttl."""
+        create_limit, create_window, read_limit, result_ttl, visibility_lag, price_multiplier,
+        credits_in_status."""
         self._call(apply_settings, self.app, settings)
 
     def inject(
@@ -249,7 +280,9 @@ class Emulator:
         """Inject a fault (see :data:`~kierouter.sim.FAULT_KINDS`) on ``paths`` (default any).
 
         ``rate`` is the chance per matching request; ``count`` caps how often it fires;
-        ``seconds`` is the delay of ``slow_response`` (real seconds).
+        ``seconds`` is the delay of ``slow_response`` (real seconds). ``paths="files"`` spoils
+        result (and uploaded) files: ``http_500``, ``drop_connection`` (a reset),
+        ``slow_response``, ``truncated_body``, ``wrong_content_type``, ``mislabeled_body``.
         """
         self._call(
             self.state.faults.add, kind, rate=rate, count=count, paths=paths, seconds=seconds

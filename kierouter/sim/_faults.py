@@ -10,10 +10,18 @@ Kinds (see :data:`FAULT_KINDS`):
 * ``slow_response`` — the answer is held for ``seconds`` real seconds (default 35, beyond a
   30 s read timeout). On a create the task is created first.
 * ``malformed_body`` — HTTP 200 with a truncated, non-JSON body. On a create the task is created.
+* ``truncated_body`` — the first half of the real answer, with its status and content type (a
+  result file cut short: a PNG that does not decode). On a create the task is created.
+* ``wrong_content_type`` — HTTP 200 with an HTML page (``text/html``) in place of the answer, as
+  a proxy or CDN error page. On a create the task is created.
+* ``mislabeled_body`` — HTTP 200 with a plain-text body sent under the answer's own content type
+  (text served as ``image/png``). On a create the task is created.
 * ``lost_callback`` / ``duplicate_callback`` — the completion callback is not sent, or sent twice.
 
 ``paths`` picks the endpoints: ``create``, ``status``, ``credit``, ``download`` (download-url),
-``upload``, ``files`` (result files) or ``any`` (every KIE API endpoint; not ``files``).
+``upload``, ``files`` (result files and uploaded files) or ``any`` (every KIE API endpoint; not
+``files``). On ``files``, ``http_500`` answers HTTP 500, ``drop_connection`` resets the
+connection, ``slow_response`` delays the file, and the three body faults above spoil it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ FAULT_KINDS = (
     "drop_connection",
     "slow_response",
     "malformed_body",
+    "truncated_body",
+    "wrong_content_type",
+    "mislabeled_body",
     "lost_callback",
     "duplicate_callback",
 )
@@ -70,6 +81,7 @@ class Faults:
         self.rules: list[Fault] = []
         self._random = random.Random(seed)
         self.fired: dict[str, int] = {}
+        self.by_path: dict[str, dict[str, int]] = {}
 
     def add(
         self,
@@ -110,5 +122,7 @@ class Faults:
                 rule.count -= 1
             rule.fired += 1
             self.fired[rule.kind] = self.fired.get(rule.kind, 0) + 1
+            kinds = self.by_path.setdefault(category, {})
+            kinds[rule.kind] = kinds.get(rule.kind, 0) + 1
             return rule
         return None

@@ -5,7 +5,14 @@
   an expired link answers HTTP 403, as KIE's file host did in the field report.
 * ``POST /api/v1/common/download-url`` mints a link valid 20 emulated minutes for an emulator
   result URL; any other URL gets ``{"code":422,"msg":"url is wrong"}`` (HTTP 200), as recorded.
-* Uploads (stream, base64, URL) are kept 3 emulated days under ``{base}/uploads/...``.
+* Uploads (stream, base64, URL) are kept 3 emulated days under ``{base}/uploads/...`` and
+  answered field by field as recorded (``success``, ``fileName``, ``filePath``
+  ``kieai/{account}/{uploadPath}/{fileName}``, ``downloadUrl``, ``fileSize``, ``mimeType``,
+  ``uploadedAt``). ``file-url-upload`` copies an emulator URL; it never fetches another host's:
+  such a URL is stored as a stand-in PNG drawn from the URL.
+* A reference image on this emulator that is unknown or expired cannot be downloaded by KIE: the
+  task that names it fails (``broken_reference``). References on other hosts are not fetched;
+  their results are drawn as for a text-to-image task.
 """
 
 from __future__ import annotations
@@ -18,17 +25,26 @@ import hashlib
 import mimetypes
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ._http import Request, Response, envelope
-from ._images import generate_png, ratio_size, remove_background_png, upscale_png
+from ._images import (
+    derived_png,
+    generate_png,
+    ratio_size,
+    reference_image,
+    remove_background_png,
+    upscale_png,
+)
 from ._state import LINK_TTL, UPLOAD_TTL, SimState, Upload
 from ._tasks import ImageJob
 from ._validation import Rejection
 
 __all__ = [
+    "broken_reference",
     "download_url",
     "file_bytes",
     "mint_link",
@@ -75,7 +91,11 @@ def _render(state: SimState, task_id: str, n: int) -> bytes:
         return cached
     job: ImageJob = state.tasks[task_id].images[n]
     if job.kind == "generate":
-        data = generate_png(job.width, job.height, job.key)
+        reference = reference_image(file_bytes(state, job.source)) if job.source else None
+        if reference is None:
+            data = generate_png(job.width, job.height, job.key)
+        else:
+            data = derived_png(job.width, job.height, job.key, reference)
     else:
         source = file_bytes(state, job.source) if job.source else None
         draw = upscale_png if job.kind == "upscale" else remove_background_png
@@ -93,34 +113,57 @@ def mint_link(state: SimState, task_id: str, n: int, ttl: float = LINK_TTL) -> s
     return f"{state.base_url}/files/{task_id}/{n}.png?token={token}&expires={expires_unix}"
 
 
-def serve_file(state: SimState, request: Request) -> Response:
-    """GET of a result file or an upload: 404 unknown, 403 expired, else the bytes."""
-    state.settle()
+def _refusal(state: SimState, path: str, query: dict[str, str]) -> Response | None:
+    """Why a GET of ``path`` gets no file (404 unknown, 403 expired), or ``None`` if it does."""
     now = state.clock.now()
-    if request.path.startswith("/uploads/"):
-        upload = state.uploads.get(request.path.removeprefix("/uploads/"))
+    if path.startswith("/uploads/"):
+        upload = state.uploads.get(path.removeprefix("/uploads/"))
         if upload is None:
             return _plain(404, "Not Found")
-        if now > upload.expires:
-            return _plain(403, "Forbidden: this link has expired")
-        state.counters["downloads"] += 1
-        return Response(200, upload.data, upload.mime)
-    match = _RESULT_PATH.match(request.path)
+        return _plain(403, "Forbidden: this link has expired") if now > upload.expires else None
+    match = _RESULT_PATH.match(path)
     task = state.tasks.get(match.group(1)) if match else None
     if match is None or task is None or task.state != "success":
         return _plain(404, "Not Found")
     n = int(match.group(2))
     if n >= len(task.images):
         return _plain(404, "Not Found")
-    token = request.query.get("token")
+    token = query.get("token")
     if token is not None:
         entry = state.tokens.get(token)
         if entry is None or entry[0] != f"{task.id}/{n}" or now > entry[1]:
             return _plain(403, "Forbidden: this link has expired")
     elif task.completed is None or now > task.completed + state.result_ttl:
         return _plain(403, "Forbidden: this link has expired")
+    return None
+
+
+def serve_file(state: SimState, request: Request) -> Response:
+    """GET of a result file or an upload: 404 unknown, 403 expired, else the bytes."""
+    state.settle()
+    refused = _refusal(state, request.path, request.query)
+    if refused is not None:
+        return refused
     state.counters["downloads"] += 1
-    return Response(200, _render(state, task.id, n), "image/png")
+    if request.path.startswith("/uploads/"):
+        upload = state.uploads[request.path.removeprefix("/uploads/")]
+        return Response(200, upload.data, upload.mime)
+    match = _RESULT_PATH.match(request.path)
+    assert match is not None
+    return Response(200, _render(state, match.group(1), int(match.group(2))), "image/png")
+
+
+def broken_reference(state: SimState, jobs: Iterable[ImageJob]) -> str | None:
+    """The first reference URL on this emulator that KIE could not download (unknown or
+    expired), or ``None``. References on other hosts are never fetched, so never broken."""
+    state.settle()
+    for url in dict.fromkeys(job.source for job in jobs if job.source):
+        if state.base_url and url.startswith(state.base_url + "/"):
+            parts = urlsplit(url)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            if _refusal(state, parts.path, query) is not None:
+                return url
+    return None
 
 
 def _plain(status: int, text: str) -> Response:
@@ -143,7 +186,10 @@ async def download_url(state: SimState, request: Request) -> Response:
 # -- uploads ----------------------------------------------------------------------------------
 
 
-def _store(state: SimState, data: bytes, upload_path: Any, name: Any, mime: Any) -> Response:
+def _store(
+    state: SimState, how: str, data: bytes, upload_path: Any, name: Any, mime: Any
+) -> Response:
+    """Keep an upload and answer as KIE does; ``how`` is ``stream``, ``base64`` or ``url``."""
     if not isinstance(upload_path, str) or not upload_path.strip("/"):
         raise Rejection(400, "uploadPath is required")
     folder = upload_path.strip("/")
@@ -160,6 +206,9 @@ def _store(state: SimState, data: bytes, upload_path: Any, name: Any, mime: Any)
     file_path = f"kieai/{_ACCOUNT}/{folder}/{name}"
     state.uploads[file_path] = Upload(data, mime, state.clock.now() + UPLOAD_TTL)
     state.counters["uploads"] += 1
+    state.counters["upload_bytes"] += len(data)
+    by_how = state.counters["uploads_by_endpoint"]
+    by_how[how] = by_how.get(how, 0) + 1
     uploaded = datetime.fromtimestamp(state.clock.epoch_ms() / 1000, UTC)
     data_out = {
         "success": True,
@@ -189,7 +238,7 @@ async def upload_base64(state: SimState, request: Request) -> Response:
         data = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
         raise Rejection(400, "base64Data is not valid base64") from None
-    return _store(state, data, body.get("uploadPath"), body.get("fileName"), mime)
+    return _store(state, "base64", data, body.get("uploadPath"), body.get("fileName"), mime)
 
 
 async def upload_stream(state: SimState, request: Request) -> Response:
@@ -222,7 +271,7 @@ async def upload_stream(state: SimState, request: Request) -> Response:
     mime = file_mime if file_mime and file_mime != "application/octet-stream" else None
     if mime is None and file_name:
         mime = mimetypes.guess_type(file_name)[0]
-    return _store(state, file_data, fields.get("uploadPath"), name, mime)
+    return _store(state, "stream", file_data, fields.get("uploadPath"), name, mime)
 
 
 async def upload_url(state: SimState, request: Request) -> Response:
@@ -242,4 +291,4 @@ async def upload_url(state: SimState, request: Request) -> Response:
     if data is None:
         data = generate_png(*ratio_size("1:1", "1K"), url.encode())
     name = body.get("fileName") or urlsplit(url).path.rsplit("/", 1)[-1] or None
-    return _store(state, data, body.get("uploadPath"), name, mime)
+    return _store(state, "url", data, body.get("uploadPath"), name, mime)

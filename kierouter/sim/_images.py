@@ -3,6 +3,10 @@
 The same key (model, prompt, seed, size, index) always gives the same bytes; any change gives a
 different picture. Sizes are KIE's scaled down: the long side is 128 px at 1K (or no tier),
 192 px at 2K, 224 px at 3K and 256 px at 4K.
+
+Edits show what they were given: an edit's result keeps its pattern but takes the average colour
+of its reference image (:func:`derived_png`); upscale and remove-background work on the
+reference's pixels. References are read from PNG, or from a JPEG's block colours (``_jpeg``).
 """
 
 from __future__ import annotations
@@ -10,16 +14,21 @@ from __future__ import annotations
 import hashlib
 import math
 
-from kierouter._images import DecodedImage, decode_png, encode_png
+from kierouter._images import DecodedImage, decode_png, encode_png, sniff
 
 __all__ = [
     "LONG_SIDE",
     "RATIO_NAMES",
+    "derived_png",
     "generate_png",
+    "mean_colour",
     "ratio_size",
+    "reference_image",
     "remove_background_png",
     "upscale_png",
 ]
+
+_REFERENCE_SIDE = 512  # a JPEG reference's block picture is drawn at most this large
 
 LONG_SIDE = {"1K": 128, "2K": 192, "3K": 224, "4K": 256}
 
@@ -100,6 +109,63 @@ def generate_png(width: int, height: int, key: bytes) -> bytes:
     return encode_png(width, height, bytes(_render(width, height, key)), alpha=False)
 
 
+def reference_image(data: bytes | None) -> DecodedImage | None:
+    """The pixels of a reference image (PNG, or a JPEG's block colours scaled up to its size,
+    at most 512 px on its long side); ``None`` when the emulator cannot read it."""
+    if not data:
+        return None
+    try:
+        return decode_png(data, check_crc=False)
+    except ValueError:
+        pass
+    from ._jpeg import jpeg_preview
+
+    blocks = jpeg_preview(data)
+    if blocks is None:
+        return None
+    info = sniff(data)
+    scale = min(1.0, _REFERENCE_SIDE / max(info.width, info.height))
+    width, height = max(1, round(info.width * scale)), max(1, round(info.height * scale))
+    rows = []
+    for y in range(height):
+        source_y = min(blocks.height - 1, y * blocks.height // height)
+        row = bytearray()
+        for x in range(width):
+            at = (source_y * blocks.width + x * blocks.width // width) * 3
+            row += blocks.pixels[at : at + 3]
+        rows.append(bytes(row))
+    return DecodedImage(width, height, 3, b"".join(rows))
+
+
+def mean_colour(image: DecodedImage) -> tuple[int, int, int]:
+    """The average RGB colour of ``image`` (grey images give a grey)."""
+    count = image.width * image.height
+    step = image.channels
+    if step >= 3:
+        r, g, b = (round(sum(image.pixels[c::step]) / count) for c in range(3))
+    else:
+        r = g = b = round(sum(image.pixels[0::step]) / count)
+    return r, g, b
+
+
+def derived_png(width: int, height: int, key: bytes, reference: DecodedImage) -> bytes:
+    """``key``'s picture re-centred on ``reference``'s average colour: the pattern stays
+    visible, the mean colour is the reference's (within rounding)."""
+    pixels = _render(width, height, key)
+    count = width * height
+    target = mean_colour(reference)
+    for c in range(3):
+        channel = pixels[c::3]
+        mean = sum(channel) / count
+        low, high = min(channel), max(channel)
+        # the largest share of the pattern that fits between 0 and 255 around the target
+        room = min(target[c] / max(1.0, mean - low), (255 - target[c]) / max(1.0, high - mean))
+        gain = min(0.35, room)
+        table = bytes(max(0, min(255, round(target[c] + gain * (v - mean)))) for v in range(256))
+        pixels[c::3] = channel.translate(table)
+    return encode_png(width, height, bytes(pixels), alpha=False)
+
+
 def _to_rgba(image: DecodedImage) -> bytearray:
     src, channels = image.pixels, image.channels
     count = image.width * image.height
@@ -119,13 +185,9 @@ def _to_rgba(image: DecodedImage) -> bytearray:
 
 
 def _source(data: bytes | None, key: bytes) -> DecodedImage:
-    if data is not None:
-        try:
-            image = decode_png(data, check_crc=False)
-        except ValueError:
-            pass
-        else:
-            return DecodedImage(image.width, image.height, 4, bytes(_to_rgba(image)))
+    image = reference_image(data)
+    if image is not None:
+        return DecodedImage(image.width, image.height, 4, bytes(_to_rgba(image)))
     width, height = ratio_size("1:1", "1K")
     rgb = DecodedImage(width, height, 3, bytes(_render(width, height, key)))
     return DecodedImage(width, height, 4, bytes(_to_rgba(rgb)))

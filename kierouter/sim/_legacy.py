@@ -4,15 +4,23 @@ Flat camelCase bodies, ``successFlag`` integers and per-family result and callba
 4o ``response.resultUrls`` / callback ``data.info.result_urls``; Flux
 ``response.resultImageUrl`` / callback ``data.info.resultImageUrl``; MJ
 ``resultInfoJson.resultUrls[].resultUrl`` / callback flat ``data.resultUrls``.
+
+Times follow each family's docs: 4o and MJ give ``createTime``/``completeTime`` as epoch ms,
+Flux as ISO 8601 strings (``"2024-03-20T10:30:00Z"``). A failed task's ``successFlag`` tells the
+stage when the family distinguishes it (model setting ``fail_stage``): Flux 2 "create-task
+failed" / 3 "generation failed", MJ 2 / 3, 4o 2 with status ``CREATE_TASK_FAILED`` /
+``GENERATE_FAILED``. A task id the family does not know, or created less than the visibility lag
+ago, answers ``data: null`` (code 200), as KIE documents for unknown records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from ._catalog import CATALOG, MJ_SPEED_PRICES
-from ._files import mint_link, resolve_result
+from ._files import broken_reference, mint_link, resolve_result
 from ._http import Request, Response, dumps, envelope
 from ._images import ratio_size
 from ._state import SimState
@@ -46,6 +54,7 @@ def _jobs(
             width,
             height,
             dumps([model, prompt, None, sources] + ([n] if n else [])).encode(),
+            sources[0] if sources else None,
         )
         for n in range(count)
     ]
@@ -63,6 +72,7 @@ def _start(
         price=price,
         images=jobs,
         callback_url=body.get("callBackUrl"),
+        broken_reference=broken_reference(state, jobs),
     )
     return envelope(200, "success", {"taskId": task.id})
 
@@ -73,7 +83,9 @@ def _find(state: SimState, request: Request, api: str) -> Task | None:
         raise Rejection(400, "taskId is required")
     state.settle()
     task = state.tasks.get(task_id)
-    return task if task is not None and task.api == api else None
+    if task is None or task.api != api or not task.visible(state.clock.now()):
+        return None
+    return task
 
 
 def _times(state: SimState, task: Task) -> tuple[int | None, int]:
@@ -81,6 +93,19 @@ def _times(state: SimState, task: Task) -> tuple[int | None, int]:
     return (state.clock.epoch_ms(task.completed) if done else None), state.clock.epoch_ms(
         task.created
     )
+
+
+def _iso(epoch_ms: int | None) -> str | None:
+    """Epoch ms as Flux's docs show times: ``"2024-03-20T10:30:00Z"``."""
+    if epoch_ms is None:
+        return None
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _fail_flag(task: Task) -> int:
+    """Flux and MJ: 2 when the task could not be created, 3 when its generation failed."""
+    return 2 if task.fail_stage == "create" else 3
 
 
 def _error_code(task: Task, allowed: tuple[int, ...]) -> int:
@@ -105,7 +130,8 @@ def record_data_gpt4o(state: SimState, task: Task) -> dict[str, Any]:
     complete, create = _times(state, task)
     failed = task.state == "fail"
     flag = {"pending": 0, "success": 1, "fail": 2}[task.state]
-    status = {"pending": "GENERATING", "success": "SUCCESS", "fail": "GENERATE_FAILED"}[task.state]
+    failure = "CREATE_TASK_FAILED" if task.fail_stage == "create" else "GENERATE_FAILED"
+    status = {"pending": "GENERATING", "success": "SUCCESS", "fail": failure}[task.state]
     return {
         "taskId": task.id,
         "paramJson": dumps(task.body),
@@ -178,7 +204,8 @@ async def create_flux(state: SimState, request: Request) -> Response:
 
 
 def record_data_flux(state: SimState, task: Task) -> dict[str, Any]:
-    """Flux record-info ``data``; failures are ``successFlag`` 3 (generation failed)."""
+    """Flux record-info ``data``: ISO times; a failure is ``successFlag`` 3 (generation failed)
+    or 2 (create-task failed)."""
     complete, create = _times(state, task)
     failed = task.state == "fail"
     response = None
@@ -187,12 +214,12 @@ def record_data_flux(state: SimState, task: Task) -> dict[str, Any]:
     return {
         "taskId": task.id,
         "paramJson": dumps(task.body),
-        "completeTime": complete,
+        "completeTime": _iso(complete),
         "response": response,
-        "successFlag": {"pending": 0, "success": 1, "fail": 3}[task.state],
+        "successFlag": {"pending": 0, "success": 1, "fail": _fail_flag(task)}[task.state],
         "errorCode": _error_code(task, (400, 500, 501)) if failed else None,
         "errorMessage": task.fail_msg if failed else None,
-        "createTime": create,
+        "createTime": _iso(create),
     }
 
 
@@ -251,7 +278,7 @@ def record_data_mj(state: SimState, task: Task) -> dict[str, Any]:
         "paramJson": dumps(task.body),
         "completeTime": complete,
         "resultInfoJson": result,
-        "successFlag": {"pending": 0, "success": 1, "fail": 3}[task.state],
+        "successFlag": {"pending": 0, "success": 1, "fail": _fail_flag(task)}[task.state],
         "errorCode": _error_code(task, (400, 500)) if failed else None,
         "errorMessage": task.fail_msg if failed else None,
         "createTime": create,

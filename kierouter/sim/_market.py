@@ -3,6 +3,12 @@
 Shapes follow the recordings (``KIE-API.md`` §4): ``param`` is a JSON string whose ``input`` is
 itself a JSON string; ``resultJson`` is ``""`` until success; ``failCode`` is a string or null;
 ``costTime`` is seconds; ``createTime``/``completeTime`` are epoch ms; ``recordId`` == ``taskId``.
+
+A task id recordInfo does not know (never created, another family's, or created less than the
+visibility lag ago) answers ``{"code":422,"msg":"recordInfo is null","data":null}`` over HTTP 200,
+as KIE's Market docs describe. Once a task is final, recordInfo also carries ``updateTime`` and
+``creditsConsumed`` (what the task was charged; 0 for a failure) unless ``credits_in_status`` is
+off, which gives exactly the April 2026 recorded shape.
 """
 
 from __future__ import annotations
@@ -10,13 +16,18 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import CATALOG
+from ._files import broken_reference
 from ._http import Request, Response, dumps, envelope
 from ._images import ratio_size
+from ._open_models import MarketModel
 from ._state import SimState
 from ._tasks import ImageJob, Task
 from ._validation import Rejection, validate_market
 
-__all__ = ["callback_body", "create", "record", "record_data"]
+__all__ = ["NOT_VISIBLE", "callback_body", "create", "record", "record_data"]
+
+#: recordInfo's answer for a task it cannot find (yet).
+NOT_VISIBLE = "recordInfo is null"
 
 # models that return several images per task whatever is asked (recorded: grok 6 and 2)
 _FIXED_COUNTS = {"grok-imagine/text-to-image": 6, "grok-imagine/image-to-image": 2}
@@ -66,13 +77,20 @@ def _sources(fields: dict[str, Any]) -> list[str]:
     return out
 
 
-def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], float]:
-    """The images a Market task will produce and the task's price."""
+def plan_images(
+    model: str, fields: dict[str, Any], declared: MarketModel | None = None
+) -> tuple[list[ImageJob], float]:
+    """The images a Market task will produce and the task's price (before the emulator's
+    price settings); ``declared`` is the scenario's entry for a model the emulator does not
+    ship."""
     ratio = fields.get("aspect_ratio") or fields.get("image_size") or _DEFAULT_RATIOS.get(model)
     ratio = ratio if isinstance(ratio, str) and ratio != "auto" else "1:1"
     tier = _tier(model, fields)
     width, height = ratio_size(ratio, tier)
-    count, per_image = _count(model, fields)
+    if declared is not None:
+        count = declared.count(fields)
+    else:
+        count, per_image = _count(model, fields)
     sources = _sources(fields)
     seed = fields.get("seed")
     prompt = fields.get("prompt", "")
@@ -85,6 +103,8 @@ def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], flo
                 kind.get(model, "generate"), width, height, key, sources[0] if sources else None
             )
         )
+    if declared is not None:
+        return jobs, declared.price_for(tier, count)
     info = CATALOG[model]
     unit = info.by_resolution.get(tier or "", info.credits)
     return jobs, unit * (count if per_image else 1)
@@ -93,8 +113,9 @@ def plan_images(model: str, fields: dict[str, Any]) -> tuple[list[ImageJob], flo
 async def create(state: SimState, request: Request) -> Response:
     """Validate and create a Market task."""
     body = request.json()
-    model, fields = validate_market(body)
-    jobs, price = plan_images(model, fields)
+    declared = state.market_models
+    model, fields = validate_market(body, {m: spec.rules for m, spec in declared.items()})
+    jobs, price = plan_images(model, fields, declared.get(model))
     price = state.price_for(model, price)
     state.check_balance(price)
     task = state.start_task(
@@ -104,12 +125,14 @@ async def create(state: SimState, request: Request) -> Response:
         price=price,
         images=jobs,
         callback_url=body.get("callBackUrl"),
+        broken_reference=broken_reference(state, jobs),
     )
     return envelope(200, "success", {"taskId": task.id, "recordId": task.id})
 
 
-def record_data(state: SimState, task: Task) -> dict[str, Any]:
-    """recordInfo's ``data`` for ``task`` at the current emulated time."""
+def record_data(state: SimState, task: Task, *, credits: bool = False) -> dict[str, Any]:
+    """recordInfo's ``data`` for ``task`` at the current emulated time; ``credits`` adds
+    ``updateTime`` and ``creditsConsumed`` once the task is final."""
     now = state.clock.now()
     phase = task.phase(now)
     param: dict[str, Any] = {}
@@ -118,7 +141,7 @@ def record_data(state: SimState, task: Task) -> dict[str, Any]:
     param["input"] = dumps(task.body.get("input", {}))
     param["model"] = task.model
     done = phase in ("success", "fail")
-    return {
+    data: dict[str, Any] = {
         "taskId": task.id,
         "model": task.model,
         "state": phase,
@@ -130,25 +153,27 @@ def record_data(state: SimState, task: Task) -> dict[str, Any]:
         "completeTime": state.clock.epoch_ms(task.completed) if done else None,
         "createTime": state.clock.epoch_ms(task.created),
     }
+    if credits and done:
+        data["updateTime"] = data["completeTime"]
+        data["creditsConsumed"] = task.charged
+    return data
 
 
 async def record(state: SimState, request: Request) -> Response:
-    """Status of a Market task; ``data: null`` for an unknown id, code 400 without one."""
+    """Status of a Market task; 422 "recordInfo is null" for an id it does not know (yet)."""
     task_id = request.query.get("taskId")
     if not task_id:
         raise Rejection(400, "taskId is required")
     state.settle()
     task = state.tasks.get(task_id)
-    if task is None or task.api != "market":
-        return envelope(200, "success", None)
-    return envelope(200, "success", record_data(state, task))
+    if task is None or task.api != "market" or not task.visible(state.clock.now()):
+        raise Rejection(422, NOT_VISIBLE)
+    return envelope(200, "success", record_data(state, task, credits=state.credits_in_status))
 
 
 def callback_body(state: SimState, task: Task) -> dict[str, Any]:
     """The Market callback: recordInfo's data plus ``updateTime`` and ``creditsConsumed``."""
-    data = record_data(state, task)
-    data["updateTime"] = data["completeTime"]
-    data["creditsConsumed"] = task.charged
+    data = record_data(state, task, credits=True)
     if task.state == "success":
         return {"code": 200, "msg": "Playground task completed successfully.", "data": data}
     return {"code": 501, "msg": "Playground task failed.", "data": data}

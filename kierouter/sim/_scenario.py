@@ -3,14 +3,16 @@
 ::
 
     [defaults]                  # any Emulator option: time_scale, credits, hmac_key, api_key,
-    time_scale = 100            # create_limit, create_window, read_limit, seed, result_ttl
-    credits = 500
+    time_scale = 100            # create_limit, create_window, read_limit, seed, result_ttl,
+    credits = 500               # visibility_lag, price_multiplier, credits_in_status
 
     [models."seedream"]         # a model id, a family name, or "*"
     latency = [20, 45]          # p50, p90 in emulated seconds
     fail_rate = 0.1
     fail_code = "500"
+    fail_stage = "generate"     # or "create" (Flux/MJ successFlag 2, 4o CREATE_TASK_FAILED)
     never_finish_rate = 0.0
+    price = 3.5                 # credits per task instead of the catalogue's
 
     [[faults]]
     kind = "http_500"           # see kierouter.sim.FAULT_KINDS
@@ -19,19 +21,28 @@
     count = 3
     seconds = 35                # slow_response only
 
-Unknown keys are rejected with an error that names them.
+    [market_models."acme/imagine-1"]   # a Market model the emulator does not ship
+    price = 0.5                        # see kierouter.sim._open_models
+    latency = [5, 10]
+
+Unknown tables and keys are rejected with an error that names them, and so is a ``[models]``
+table naming no known model or family. ``docs/emulator.md`` describes each.
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from kierouter._errors import ConfigurationError
 
+from ._catalog import CATALOG
 from ._faults import FAULT_KINDS
+from ._open_models import MarketModel, parse_market_models
+from ._state import ModelConfig
 
 __all__ = ["DEFAULT_KEYS", "FAULT_KEYS", "MODEL_KEYS", "Scenario", "load_scenario"]
 
@@ -45,28 +56,41 @@ DEFAULT_KEYS = (
     "read_limit",
     "seed",
     "result_ttl",
+    "visibility_lag",
+    "price_multiplier",
+    "credits_in_status",
 )
-MODEL_KEYS = ("latency", "fail_rate", "fail_code", "fail_msg", "never_finish_rate", "price")
+MODEL_KEYS = tuple(f.name for f in fields(ModelConfig))
 FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds")
 
 
 @dataclass
 class Scenario:
-    """Emulator settings, per-model behaviour and faults, as loaded from a TOML file."""
+    """Emulator settings, per-model behaviour, faults and declared Market models, as loaded
+    from a TOML file or built from the same data as a dict (:meth:`from_dict`)."""
 
     defaults: dict[str, Any] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[dict[str, Any]] = field(default_factory=list)
+    market_models: dict[str, MarketModel] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "scenario") -> Scenario:
-        """Build a scenario from parsed TOML, rejecting unknown keys by name."""
-        _only(data, ("defaults", "models", "faults"), source)
+        """Build a scenario from parsed TOML (or the same dict), rejecting unknown tables, keys
+        and model names by name (:class:`~kierouter.ConfigurationError`)."""
+        _only(data, ("defaults", "models", "faults", "market_models"), source)
+        market_models = parse_market_models(data.get("market_models", {}), source)
+        known = _targets(market_models)
         defaults = _table(data.get("defaults", {}), f"{source} [defaults]")
         _only(defaults, DEFAULT_KEYS, f"{source} [defaults]")
         models: dict[str, dict[str, Any]] = {}
         for name, settings in _table(data.get("models", {}), f"{source} [models]").items():
             where = f'{source} [models."{name}"]'
+            if name not in known:
+                raise ConfigurationError(
+                    f"{where}: no model or family {name!r} is known; use a built-in model id or "
+                    'family, "*", or declare the model under [market_models."…"]'
+                )
             table = _table(settings, where)
             _only(table, MODEL_KEYS, where)
             latency = table.get("latency")
@@ -87,7 +111,15 @@ class Scenario:
                 raise ConfigurationError(
                     f"{where}: kind {fault.get('kind')!r} is not one of {', '.join(FAULT_KINDS)}"
                 )
-        return cls(dict(defaults), models, [dict(f) for f in faults])
+        return cls(dict(defaults), models, [dict(f) for f in faults], market_models)
+
+
+def _targets(market_models: dict[str, MarketModel]) -> set[str]:
+    """Every name a [models] table may use: "*", model ids and families, built-in or declared."""
+    known = {"*"}
+    known.update(*((m, info.family) for m, info in CATALOG.items()))
+    known.update(*((m, spec.family) for m, spec in market_models.items()))
+    return known
 
 
 def _table(value: Any, where: str) -> dict[str, Any]:
@@ -104,7 +136,7 @@ def _only(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
             )
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read a scenario TOML file."""
     path = Path(path)
     try:

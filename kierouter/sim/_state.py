@@ -18,16 +18,40 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ._catalog import CATALOG, family_of
+from ._catalog import CATALOG, ModelInfo
 from ._faults import Faults
+from ._open_models import MarketModel
 from ._tasks import Clock, ImageJob, Task, sample_latency, unit
 from ._validation import Rejection
 
-__all__ = ["DEFAULT_RESULT_TTL", "LINK_TTL", "UPLOAD_TTL", "ModelConfig", "SimState", "Upload"]
+__all__ = [
+    "DEFAULT_RESULT_TTL",
+    "DEFAULT_VISIBILITY_LAG",
+    "FAIL_STAGES",
+    "LINK_TTL",
+    "UPLOAD_TTL",
+    "ModelConfig",
+    "SimState",
+    "Upload",
+    "check_non_negative",
+]
 
 DEFAULT_RESULT_TTL = 24 * 3600.0  # Market result URLs "typically expire after 24 hours"
+# A new task is not readable at once (Market answers 422 "recordInfo is null"). One emulated
+# second: short, and before any client's first read at ~0.7 x a model's p50 (5 s at the least).
+DEFAULT_VISIBILITY_LAG = 1.0
+FAIL_STAGES = ("generate", "create")
+_CREATE_FAILURE_SHARE = 0.1  # a task whose creation fails ends early in its drawn latency
 LINK_TTL = 20 * 60.0  # download-url links: 20 minutes
 UPLOAD_TTL = 3 * 24 * 3600.0  # uploaded files: 3 days
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0; ``ValueError`` naming ``name`` otherwise."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 @dataclass
@@ -40,6 +64,7 @@ class ModelConfig:
     fail_msg: str | None = None
     never_finish_rate: float | None = None
     price: float | None = None
+    fail_stage: str | None = None
 
     def merged(self, other: ModelConfig) -> ModelConfig:
         """``self`` overlaid by ``other``'s set fields."""
@@ -76,6 +101,9 @@ class SimState:
         seed: int,
         result_ttl: float = DEFAULT_RESULT_TTL,
         id_salt: str = "",
+        visibility_lag: float = DEFAULT_VISIBILITY_LAG,
+        price_multiplier: float = 1.0,
+        credits_in_status: bool = True,
     ) -> None:
         self.api_key = api_key
         self.hmac_key = hmac_key
@@ -89,7 +117,13 @@ class SimState:
         self.create_window = create_window
         self.read_limit = read_limit
         self.result_ttl = result_ttl
+        self.visibility_lag = check_non_negative("visibility_lag", visibility_lag)
+        self.price_multiplier = check_non_negative("price_multiplier", price_multiplier)
+        self.credits_in_status = bool(credits_in_status)
         self.configs: dict[str, ModelConfig] = {}
+        # the built-in catalogue plus the Market models a scenario declared
+        self.models: dict[str, ModelInfo] = dict(CATALOG)
+        self.market_models: dict[str, MarketModel] = {}
         self.base_url = ""
         self.on_complete: Callable[[Task], None] | None = None
         self._initial_credits = credits
@@ -108,6 +142,8 @@ class SimState:
         self.origin_links: dict[str, str] = {}
         self.configs.clear()
         self.faults.clear()
+        self.faults.fired.clear()
+        self.faults.by_path.clear()
         self._heap: list[tuple[float, str]] = []
         self._counter = 0
         self._creates: dict[str, collections.deque[float]] = {}
@@ -126,9 +162,31 @@ class SimState:
             "failed": 0,
             "downloads": 0,
             "uploads": 0,
+            "upload_bytes": 0,
+            "uploads_by_endpoint": {},
         }
         self.callback_log: list[dict[str, Any]] = []
         self._wake.set()
+
+    # -- models -------------------------------------------------------------------------------
+
+    def add_market_model(self, spec: MarketModel) -> None:
+        """Serve a Market model the emulator does not ship (kept across :meth:`reset`)."""
+        self.market_models[spec.id] = spec
+        self.models[spec.id] = ModelInfo(
+            spec.id,
+            spec.family,
+            "market",
+            spec.price,
+            spec.p50,
+            spec.p90,
+            dict(spec.price_by_resolution),
+        )
+
+    def family_of(self, model: str) -> str:
+        """The family name of a model id (the id itself when unknown)."""
+        info = self.models.get(model)
+        return info.family if info else model
 
     # -- settings -----------------------------------------------------------------------------
 
@@ -138,6 +196,12 @@ class SimState:
         unknown = sorted(set(settings) - allowed)
         if unknown:
             raise ValueError(f"unknown model setting {unknown[0]!r}; one of {sorted(allowed)}")
+        families = {info.family for info in self.models.values()}
+        if target != "*" and target not in self.models and target not in families:
+            raise ValueError(
+                f"no model or family {target!r} is known to the emulator; use a model id, a "
+                'family or "*" (declare other Market models in a scenario\'s [market_models])'
+            )
         if "latency" in settings and settings["latency"] is not None:
             p50, p90 = (float(v) for v in settings["latency"])
             if p50 <= 0 or p90 < p50:
@@ -149,6 +213,9 @@ class SimState:
                 raise ValueError(f"{name} must be within 0..1, got {value}")
         if settings.get("fail_code") is not None:
             settings["fail_code"] = str(settings["fail_code"])
+        stage = settings.get("fail_stage")
+        if stage is not None and stage not in FAIL_STAGES:
+            raise ValueError(f"fail_stage must be one of {', '.join(FAIL_STAGES)}, got {stage!r}")
         current = self.configs.get(target, ModelConfig())
         self.configs[target] = current.merged(ModelConfig(**settings))
         return self.configs[target]
@@ -156,15 +223,17 @@ class SimState:
     def config_for(self, model: str) -> ModelConfig:
         """The effective settings of ``model``: ``"*"``, then its family, then the model."""
         result = ModelConfig()
-        for key in ("*", family_of(model), model):
+        for key in ("*", self.family_of(model), model):
             if key in self.configs:
                 result = result.merged(self.configs[key])
         return result
 
     def price_for(self, model: str, base: float) -> float:
-        """``base`` unless the model's settings override the price."""
+        """What a task on ``model`` will be charged: ``base`` (the catalogue's price) or the
+        model's price setting, times the emulator's ``price_multiplier``."""
         override = self.config_for(model).price
-        return float(base if override is None else override)
+        price = float(base if override is None else override) * self.price_multiplier
+        return round(price, 6)
 
     # -- accounting and limits ----------------------------------------------------------------
 
@@ -224,10 +293,12 @@ class SimState:
         price: float,
         images: Iterable[ImageJob],
         callback_url: str | None,
+        broken_reference: str | None = None,
     ) -> Task:
-        """Create, count and schedule a task; its latency and outcome follow the model settings."""
+        """Create, count and schedule a task; its latency and outcome follow the model settings.
+        A ``broken_reference`` (an input URL KIE cannot download) makes the task fail."""
         task_id = self.new_task_id()
-        info = CATALOG.get(model)
+        info = self.models.get(model)
         config = self.config_for(model)
         p50, p90 = config.latency or ((info.p50, info.p90) if info else (20.0, 45.0))
         now = self.clock.now()
@@ -242,7 +313,7 @@ class SimState:
             id=task_id,
             api=api,
             model=model,
-            family=family_of(model),
+            family=self.family_of(model),
             body=body,
             created=now,
             duration=sample_latency(p50, p90, *draw),
@@ -255,6 +326,16 @@ class SimState:
             task.fail_code = config.fail_code
         if config.fail_msg:
             task.fail_msg = config.fail_msg
+        if broken_reference is not None and outcome != "never":
+            task.outcome = outcome = "fail"
+            task.fail_code = "451" if api == "gpt4o" else "400"  # 4o: "download failed"
+            task.fail_msg = f"Failed to download the input image: {broken_reference}"
+        if outcome == "fail" and config.fail_stage == "create":
+            task.fail_stage = "create"
+            task.duration *= _CREATE_FAILURE_SHARE
+        # KIE cannot finish a task before it can be read: completion waits for visibility
+        task.visible_at = now + self.visibility_lag
+        task.duration = max(task.duration, self.visibility_lag)
         self.tasks[task_id] = task
         self.reserved += price
         created = self.counters["created"]
@@ -280,7 +361,7 @@ class SimState:
         if task.outcome == "success":
             task.state = "success"
             task.charged = task.price
-            self.balance -= task.price
+            self.balance = round(self.balance - task.price, 6)
             self.counters["credits_charged"] += task.price
             self.counters["succeeded"] += 1
             task.urls = [
@@ -327,8 +408,15 @@ class SimState:
         out["credits_charged"] = round(float(self.counters["credits_charged"]), 6)
         out["pending"] = sum(1 for t in self.tasks.values() if t.state == "pending")
         out["faults"] = dict(self.faults.fired)
+        out["faults_by_path"] = {path: dict(kinds) for path, kinds in self.faults.by_path.items()}
         out["emulated_seconds"] = round(self.clock.now(), 3)
         return out
+
+    def charges(self) -> dict[str, Any]:
+        """Credits charged: ``{"total": credits, "tasks": {taskId: credits}}`` (billed tasks)."""
+        self.settle()
+        tasks = {t.id: t.charged for t in self.tasks.values() if t.charged}
+        return {"total": round(float(self.counters["credits_charged"]), 6), "tasks": tasks}
 
     def task_list(self) -> list[dict[str, Any]]:
         """One summary per task (the ``GET /_sim/tasks`` body)."""

@@ -106,7 +106,7 @@ class ImageJob:
     width: int
     height: int
     key: bytes
-    source: str | None = None  # input URL (upscale / remove-background)
+    source: str | None = None  # the first reference image's URL, read when the result is drawn
 
 
 @dataclass
@@ -126,10 +126,16 @@ class Task:
     callback_url: str | None = None
     fail_code: str = "500"
     fail_msg: str = "internal error, please try again later."
+    fail_stage: str = "generate"  # "generate" or "create" (legacy successFlag 2)
+    visible_at: float = 0.0  # emulated second from which status reads find the task
     state: str = "pending"  # pending -> success | fail
     completed: float | None = None
     charged: float = 0.0
     urls: list[str] = field(default_factory=list)
+
+    def visible(self, now: float) -> bool:
+        """Whether a status read at emulated ``now`` finds the task (KIE's read lag)."""
+        return now >= self.visible_at
 
     def phase(self, now: float) -> str:
         """``waiting``, ``queuing``, ``generating``, ``success`` or ``fail`` at emulated ``now``."""

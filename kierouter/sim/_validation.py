@@ -278,14 +278,20 @@ MARKET_FIELDS: dict[str, dict[str, F]] = {
 }
 
 
-def validate_market(body: Any) -> tuple[str, dict[str, Any]]:
-    """Check a createTask body; return ``(model, input)``."""
+def validate_market(
+    body: Any, declared: Mapping[str, Mapping[str, F]] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Check a createTask body against the built-in tables and the ``declared`` models' rules
+    (a scenario's ``[market_models]``); return ``(model, input)``."""
     if not isinstance(body, dict):
         raise Rejection(400, "request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise Rejection(422, "model: This field is required")
-    if model not in MARKET_FIELDS:
+    rules: Mapping[str, F] | None = MARKET_FIELDS.get(model)
+    if rules is None and declared is not None:
+        rules = declared.get(model)
+    if rules is None:
         raise Rejection(422, f"model {model!r} is not supported (unknown model name)")
     callback = body.get("callBackUrl")
     if callback not in (None, "") and not _is_url(callback):
@@ -293,7 +299,7 @@ def validate_market(body: Any) -> tuple[str, dict[str, Any]]:
     fields = body.get("input")
     if not isinstance(fields, dict):
         raise Rejection(422, "input: This field is required (a JSON object)")
-    check_fields(MARKET_FIELDS[model], fields, "input.")
+    check_fields(rules, fields, "input.")
     _model_rules(model, fields)
     return model, fields
 

@@ -106,7 +106,7 @@ async def test_callbacks_parse_like_record_info(
 
 @pytest.fixture
 def mj_gone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The emulator without KIE's MJ routes: it answers them as unknown paths (HTTP 404)."""
+    """The emulator without KIE's MJ routes: it answers them as unknown paths (code 404)."""
     monkeypatch.delitem(sim_app.ROUTES, ("POST", "/api/v1/mj/generate"))
     monkeypatch.delitem(sim_app.ROUTES, ("GET", "/api/v1/mj/record-info"))
 
@@ -120,7 +120,7 @@ async def test_endpoint_gone_on_create(
     with pytest.raises(NotFoundError) as caught:
         await kie_client.create(prepared.path, prepared.body)
     mapped = PROVIDER.map_error(caught.value)
-    assert isinstance(mapped, EndpointGoneError) and mapped.http_status == 404
+    assert isinstance(mapped, EndpointGoneError) and mapped.code == 404
     assert "removed its Midjourney pages" in str(mapped)
 
 
