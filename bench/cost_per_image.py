@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
+from contextvars import ContextVar
 from typing import Any
 
 from _common import parse_args, report, table
@@ -56,13 +57,13 @@ class PaidRejections:
 
     The run loop records a rejected image like a failed task (``record(model, False, intent)``);
     the billing model needs ``billed=True`` for it, the call the run loop is to make (issue 18).
-    Until it does, the judge reports each rejection here and the next not-accepted outcome of
-    that model recorded without ``billed`` counts as paid (every job here has the same intent,
-    so the totals are exact). Once the run loop passes ``billed``, this changes nothing.
+    Until it does, the judge marks the job's own task context when it rejects (a sync judge runs
+    in the job's task), and the job's next not-accepted record of that model counts as paid. A
+    record that says ``billed`` itself is passed on as it is.
     """
 
     def __init__(self) -> None:
-        self.pending: Counter[str] = Counter()
+        self._rejected: ContextVar[str | None] = ContextVar("rejected", default=None)
         self._record: Any = None
 
     def attach(self, stats: Any) -> None:
@@ -70,13 +71,13 @@ class PaidRejections:
         stats.record = self.record
 
     def seen(self, model: str, accepted: bool) -> None:
-        if not accepted:
-            self.pending[model] += 1
+        self._rejected.set(None if accepted else model)
 
     def record(self, model: str, ok: bool, intent: Any = ("*",), *, billed: Any = None) -> None:
-        if not ok and billed is None and self.pending[model] > 0:
-            self.pending[model] -= 1
-            billed = True
+        if self._rejected.get() == model:
+            self._rejected.set(None)
+            if not ok and billed is None:
+                billed = True
         self._record(model, ok, intent, billed=billed)
 
 
