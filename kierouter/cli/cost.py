@@ -2,8 +2,9 @@
 
 Prices one job the way the policy would plan it, then multiplies by ``--count``: the first
 choice's credits (what the sheet's calculator shows, e.g. 100 × 3.5 = 350 credits ≈ $1.75), the
-expected credits when failed attempts escalate (E[credits] = Σ cᵢ·Π_{j<i}(1−pⱼ)) and the worst
-case (every planned model tried). ``--upscale`` and ``--remove-background`` add the pipeline's
+expected credits per accepted image when failed or rejected attempts escalate (the plan's
+``credits_per_accepted``: KIE bills produced images only) and the worst case (every planned
+model tried and billed). ``--upscale`` and ``--remove-background`` add the pipeline's
 Recraft steps (planned under the ``utility`` policy). 1 credit ≈ $0.005. No network call.
 """
 
@@ -95,7 +96,7 @@ def estimate(
                 "policy": plan.policy,
                 "model": plan.steps[0].model,
                 "credits": plan.steps[0].credits,
-                "expected_credits": round(plan.expected_credits, 6),
+                "expected_credits": round(plan.credits_per_accepted, 6),
                 "worst_case_credits": plan.worst_case_credits,
                 "p_success": round(plan.p_success, 6),
                 "plan": list(plan.models),
