@@ -135,6 +135,22 @@ def test_keys_set_get_remove_and_the_environment_wins(
     assert main(["keys", "remove"]) == 1
 
 
+def test_keys_say_where_a_stored_key_comes_from(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    home: Path,
+    cli_json: Callable[..., Any],
+) -> None:
+    """With KIE_API_KEY unset, `keys get` names the keys file as the key's source, and
+    replacing a stored key does not claim that KIE_API_KEY is set and wins."""
+    for key in ("kie-first-0123456789", "kie-second-0123456789"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(key + "\n"))
+        assert main(["keys", "set"]) == 0
+    assert "KIE_API_KEY" not in capsys.readouterr().err
+    assert cli_json("keys", "get")["source"] == str(home / "keys.json")
+    assert "KIE_API_KEY" not in os.environ
+
+
 def test_a_stored_key_is_used_when_the_environment_has_none(
     threaded_emu: Emulator,
     monkeypatch: pytest.MonkeyPatch,

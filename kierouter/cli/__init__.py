@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from kierouter._keys import export_stored_keys
 
-        export_stored_keys()  # a stored key stands in for an unset environment variable
+        if args.command != "keys":  # `keys` tells a stored key from the environment's
+            export_stored_keys()  # a stored key stands in for an unset environment variable
         code: int = args.func(args)
     except KeyboardInterrupt:
         print_error("interrupted")
