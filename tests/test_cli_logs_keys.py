@@ -81,6 +81,17 @@ def test_cost_sums_by_day_and_model(
     assert cli_json("logs", "--since", "2999-01-01") == []
 
 
+def test_an_empty_filter_is_not_an_empty_log(
+    capsys: pytest.CaptureFixture[str], cli_json: Callable[..., Any]
+) -> None:
+    """When jobs were logged but --model matches none, logs says so, not 'no jobs yet'."""
+    cli_json("generate", "a red fox", "--sim", "--time-scale", "200", "-q")
+    assert main(["logs", "--model", "midjourney"]) == 0
+    out = capsys.readouterr().out
+    assert "no jobs recorded yet" not in out and "matches" in out
+    assert main(["logs"]) == 0 and "a red fox" in capsys.readouterr().out
+
+
 def test_since_parses_dates_and_ages(capsys: pytest.CaptureFixture[str]) -> None:
     """--since takes an age (90m, 12h, 7d, 2w) or an ISO date; anything else is a usage error."""
     assert parse_since("12h", now=100_000.0) == 100_000.0 - 12 * 3600
