@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -132,6 +133,30 @@ def test_kie_refusals_and_failures_end_with_their_codes(
         *generate, KIE_API_KEY=threaded_emu.api_key, KIE_BASE_URL=threaded_emu.base_url, **home
     )
     assert lost.returncode == 5 and "not resubmitted" in lost.stderr
+
+
+def test_a_request_no_model_can_run_is_one_short_line(
+    threaded_emu: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """generate (exit 1, nothing created) and cost (exit 2) under a cap no model meets say so in
+    one line of a few reasons and point to explain, not every dropped model's reason (~2,000
+    characters); generate --json still prints the empty attempt trail."""
+    monkeypatch.setenv("KIEROUTER_HOME", str(tmp_path))
+    sim = ["--sim-url", threaded_emu.base_url, "--time-scale", "200", "--out", str(tmp_path)]
+    assert main(["generate", "a red fox", "--max-credits", "1", *sim]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400, err
+    assert "models dropped" in err and "over the cap of 1" in err and "kierouter explain" in err
+    assert threaded_emu.stats()["created_total"] == 0
+    assert main(["generate", "a red fox", "--max-credits", "1", "--json", *sim]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": err.split("error: ", 1)[1].strip(), "attempts": []}
+    assert main(["cost", "--max-credits", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400 and "the generate step" in err, err
 
 
 @pytest.mark.parametrize(

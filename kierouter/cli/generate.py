@@ -18,7 +18,15 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import CliError, exit_code_for, plural, print_error, print_json, request_from_args
+from ._common import (
+    CliError,
+    exit_code_for,
+    no_plan_message,
+    plural,
+    print_error,
+    print_json,
+    request_from_args,
+)
 from ._options import (
     Target,
     add_config,
@@ -198,6 +206,9 @@ async def _generate(
             models=check_models(args.models, router.registry),
             max_credits=args.max_credits,
         )
+        plan = router.explain(request, policy)
+        if not plan.steps:  # one readable line, not every dropped model's reason
+            raise CliError(no_plan_message(plan), 1)
         if progress is not None:
             cards = router.registry.cards
             progress.price = lambda m: cards[m].credits_for(request) if m in cards else 0.0
@@ -252,6 +263,10 @@ def run(args: argparse.Namespace) -> int:
             result = asyncio.run(_generate(args, where, progress))
     except KeyboardInterrupt:
         _interrupted(progress, args.out or "kierouter-out")
+        raise
+    except CliError as exc:
+        if args.json and exc.code == 1:  # no model could serve it: the (empty) attempt trail
+            print_json({"error": str(exc), "attempts": []})
         raise
     except KieRouterError as exc:
         attempts = getattr(exc, "attempts", None)
