@@ -234,16 +234,24 @@ def _print_human(result: Result) -> None:
     out.write(f"credits: {result.credits:g} (≈ ${usd:.3f})\n")
 
 
-def _interrupted(progress: JobProgress | None, out_dir: str) -> None:
-    """After Ctrl-C: a task already created may still finish (and be billed); say how to get it."""
+def _interrupted(progress: JobProgress | None, out_dir: str, where: Target) -> None:
+    """After Ctrl-C: a task already created may still finish (and be billed); say how to get it
+    from where it was created (an in-process emulator stopped with the command: nothing to get)."""
     if progress is None or progress.task_id is None or progress.final is not None:
+        return
+    if where.kind == "sim":
         return
     import shlex
 
+    command = [
+        "kierouter", "status", progress.task_id, "--model", progress.model or "",
+        "--download", out_dir,
+    ]  # fmt: skip
+    if where.kind == "url":
+        command += ["--sim-url", where.base_url or "", "--time-scale", f"{where.time_scale:g}"]
     progress.say(
         f"task {progress.task_id} on {progress.model} may still finish and be billed; "
-        f"fetch it with: kierouter status {progress.task_id} --model {progress.model} "
-        f"--download {shlex.quote(out_dir)}"
+        f"fetch it with: {shlex.join(command)}"
     )
 
 
@@ -262,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
         with progress if progress is not None else contextlib.nullcontext():
             result = asyncio.run(_generate(args, where, progress))
     except KeyboardInterrupt:
-        _interrupted(progress, args.out or "kierouter-out")
+        _interrupted(progress, args.out or "kierouter-out", where)
         raise
     except CliError as exc:
         if args.json and exc.code == 1:  # no model could serve it: the (empty) attempt trail
