@@ -169,3 +169,22 @@ def test_piped_progress_has_no_control_characters(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_callback_of_a_failed_task_is_not_shown_as_downloading(tmp_path: Path) -> None:
+    """A callback is a hint, confirmed by a status read: when the task failed, the progress
+    never said it was downloading (every 'downloading' stage is followed by 'downloaded')."""
+    scenario = tmp_path / "fail.toml"
+    scenario.write_text('[models."bytedance/seedream-v4-text-to-image"]\nfail_rate = 1.0\n')
+    done = subprocess.run(
+        [*CLI, "generate", "a red fox", "--sim", "--time-scale", "100", "--scenario",
+         str(scenario), "--policy", "budget"],
+        env={**os.environ, "KIE_API_KEY": ""}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any("failed" in line for line in lines) and "callback" in done.stderr
+    for at, line in enumerate(lines):
+        if "downloading" in line:
+            assert "downloaded" in lines[at + 1], lines
