@@ -159,6 +159,30 @@ def test_a_request_no_model_can_run_is_one_short_line(
     assert err.count("\n") == 1 and len(err) < 400 and "the generate step" in err, err
 
 
+@pytest.mark.parametrize("command", ["generate", "batch"])
+def test_a_listen_address_in_use_is_one_line_and_exit_2(
+    command: str, threaded_emu: Emulator, tmp_path: Path
+) -> None:
+    """--listen on a port already taken ends with one line naming the address (exit 2), not an
+    OSError traceback, and nothing is created."""
+    busy = threaded_emu.base_url.removeprefix("http://")  # the emulator holds this port
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red fox\n")
+    job = ["generate", "a red fox"] if command == "generate" else ["batch", "run", str(prompts)]
+    done = _cli(
+        *job, "--out", str(tmp_path / "out"), "--listen", busy, "--public-url",
+        threaded_emu.base_url, "-q",
+        KIE_API_KEY=threaded_emu.api_key, KIE_BASE_URL=threaded_emu.base_url,
+        KIEROUTER_HOME=str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"kierouter: error: cannot listen on {busy} for callbacks: Address already in use; "
+        "choose another"
+    ]
+    assert threaded_emu.stats()["created_total"] == 0
+
+
 @pytest.mark.parametrize(
     ("argv", "wanted"),
     [
