@@ -118,6 +118,24 @@ async def test_router_log_true_records_library_jobs_and_no_secret(home: Path) ->
     assert secret.encode() not in (home / "logs.db").read_bytes()
 
 
+def test_a_history_that_cannot_be_written_does_not_lose_the_job(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With KIEROUTER_HOME on a file (no logs.db can be made), generate and a batch still
+    finish and print their results (exit 0); the history is a warning naming the database."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("KIEROUTER_HOME", str(blocked))
+    sim = ["--sim", "--time-scale", "200"]
+    assert main(["generate", "a red fox", *sim, "--out", "g", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["files"] and "could not record job job-" in err
+    (tmp_path / "p.txt").write_text("a cat\n")
+    assert main(["batch", "run", "p.txt", "--out", "b", *sim, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["complete"] and "could not record job row-1-generate" in err
+
+
 def test_keys_set_get_remove_and_the_environment_wins(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -191,4 +191,6 @@ def record_batch(folder: Path) -> None:
         ]
     finally:
         backend.close()
-    History().add(entries)
+    import asyncio
+
+    asyncio.run(History().record(entries))
