@@ -160,6 +160,26 @@ def test_a_request_no_model_can_run_is_one_short_line(
 
 
 @pytest.mark.parametrize("command", ["generate", "batch"])
+def test_an_out_folder_that_cannot_be_made_is_refused_before_anything_is_sent(
+    command: str, threaded_emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file (or a folder under one) is one error line, exit 2, and no task is
+    created: the images of a paid task would have nowhere to go (it was a traceback after the
+    task was paid)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red fox\n")
+    job = ["generate", "a red fox"] if command == "generate" else ["batch", "run", str(prompts)]
+    sim = ["--sim-url", threaded_emu.base_url, "--time-scale", "200", "--no-log"]
+    for out in (blocker, blocker / "images"):
+        assert main([*job, "--out", str(out), *sim]) == 2
+        err = capsys.readouterr().err
+        assert err == f"kierouter: error: --out {out}: {blocker} is a file, not a folder\n"
+    assert threaded_emu.stats()["created_total"] == 0
+
+
+@pytest.mark.parametrize("command", ["generate", "batch"])
 def test_a_listen_address_in_use_is_one_line_and_exit_2(
     command: str, threaded_emu: Emulator, tmp_path: Path
 ) -> None:

@@ -35,6 +35,7 @@ from ._options import (
     add_policy,
     add_target,
     check_models,
+    check_out_dir,
     restrict,
     target,
 )
@@ -188,6 +189,7 @@ async def _generate(
     request = request_from_args(args)
     config = load_config(args.config)
     options = _router_options(args, where, config)
+    check_out_dir(options["out_dir"])
     if progress is not None:
         options["event_sinks"] = {"progress": progress}
     async with contextlib.AsyncExitStack() as stack:
