@@ -80,6 +80,7 @@ def test_tutorial_plugin_tests_pass(project: Path) -> None:
     assert _passed(result) >= 10
 
 
+@pytest.mark.slow
 def test_tutorial_project_syncs_and_tests_with_uv(tmp_path: Path) -> None:
     """Step 7 as written: `uv sync` then `uv run pytest`, in the project created next to a
     kierouter checkout (kierouter is on no package index, so the project's uv source must
