@@ -14,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import plural, print_json, print_table
+from ._common import no_plan_message, plural, print_json, print_table
 from ._options import add_config, add_json, add_policy
 from ._parser import positive_int
 
@@ -86,10 +86,7 @@ def estimate(
         if not plan.steps:
             from kierouter._errors import ConfigurationError
 
-            reasons = "; ".join(f"{d.model}: {d.reason}" for d in plan.dropped) or "no models"
-            raise ConfigurationError(
-                f"no model can run the {stage} step under policy {plan.policy!r} ({reasons})"
-            )
+            raise ConfigurationError(no_plan_message(plan, f"the {stage} step"))
         steps.append(
             {
                 "step": stage,
