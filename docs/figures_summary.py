@@ -68,16 +68,22 @@ def _summary_rows() -> list[tuple[str, str, str, str, str]]:
             "n/a",
         )
     )
-    cost = load("cost_per_image")["results"]
+    cost = load("cost_per_image")["scenarios"]
+    issue = {r["strategy"]: r["credits_per_accepted"] for r in cost["issue"]["results"]}
+    picky = {r["strategy"]: r["credits_per_accepted"] for r in cost["picky-judge"]["results"]}
+    learned, ladder = issue["expected-cost ordering"], issue["default ladder"]
+    fixed = [v for k, v in issue.items() if k.startswith("order ")]
     rows.append(
         (
             "5",
-            "credits per accepted image: " + " / ".join(r["strategy"] for r in cost),
-            "(compare)",
-            " / ".join(f"{r['credits_per_accepted']:.2f}" for r in cost)
-            + "; jobs served: "
-            + " / ".join(f"{r['success_rate'] * 100:.0f} %" for r in cost),
-            "n/a",
+            "credits per accepted image: expected-cost ordering vs the ladder and every fixed "
+            "order of its models",
+            "≤ both",
+            f"{learned:.3f} / ladder {ladder:.3f} / best of {len(fixed)} fixed orders "
+            f"{min(fixed):.3f} (quality model {issue['always the quality model']:.2f}); a judge "
+            f"rejecting Seedream: learned {picky['expected-cost ordering']:.2f} vs ladder "
+            f"{picky['default ladder']:.2f}",
+            _yes(learned <= ladder + 1e-9 and learned <= min(fixed) + 1e-9),
         )
     )
     scale = load("scale")

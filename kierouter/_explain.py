@@ -25,12 +25,13 @@ def explain(
     stats: OutcomeStats | None = None,
 ) -> Plan:
     """The ranked plan for ``request`` under ``policy``: every step with its credits, latency,
-    quality, success probability and reason, every dropped model with why, and the plan's
-    expected credits and probability of success. No network call.
+    quality, probabilities (billed, accepted, reached) and reason, every dropped model with
+    why, and the plan's expected credits, expected seconds and probability of success. No
+    network call.
 
     ``cards`` (``{id: ModelCard}``) wins over ``registry``; with neither, installed plugins are
     loaded. ``config`` (from :func:`kierouter._config.load_config`) supplies TOML policies and
-    price overrides; ``stats`` learned success rates.
+    price overrides; ``stats`` learned billing and acceptance rates.
     """
     if isinstance(request, str):
         request = ImageRequest(prompt=request)

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Iterable, Iterator, Sequence
@@ -35,6 +36,7 @@ __all__ = ["LOG_FILE", "History", "LogEntry", "is_emulated"]
 LOG_FILE = "logs.db"
 
 _T = TypeVar("_T")
+_log = logging.getLogger("kierouter")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -153,6 +155,16 @@ class History:
                 rows,
             )
 
+    async def record(self, entries: Sequence[LogEntry]) -> None:
+        """:meth:`add`, for a job that has ended: a history that cannot be written (a folder
+        that cannot be made, a locked or broken database) is a warning, never the job's end,
+        so a paid result or the job's own error still reaches the caller."""
+        try:
+            await asyncio.to_thread(self.add, entries)
+        except (OSError, sqlite3.Error) as exc:
+            jobs = ", ".join(e.job_key for e in entries[:3]) + (", ..." if len(entries) > 3 else "")
+            _log.warning("could not record job %s in %s: %s", jobs, self.path, exc)
+
     @staticmethod
     def entry(
         *,
@@ -203,14 +215,14 @@ class History:
                     request=job.request, policy=policy, job_key=job.job_key, error=exc,
                     source=source, emulated=emulated,
                 )  # fmt: skip
-                await asyncio.to_thread(self.add, [entry])
+                await self.record([entry])
             raise
         served: Any = result
         entry = self.entry(
             request=job.request, policy=policy, job_key=job.job_key, result=served,
             source=source, emulated=emulated,
         )  # fmt: skip
-        await asyncio.to_thread(self.add, [entry])
+        await self.record([entry])
         return result
 
     # -- reading -----------------------------------------------------------------------------------

@@ -190,8 +190,9 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class ModelCard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything the router knows about one model before calling it.
 
-    ``quality`` is a 0–10 score; ``success_rate`` is the prior probability that one attempt
-    yields an accepted image; ``latency_p50``/``latency_p90`` are seconds from create to done.
+    ``quality`` is a 0–10 score; ``success_rate`` is the prior probability that KIE produces
+    (and bills) an image for one attempt, which without a judge is the chance the attempt
+    succeeds; ``latency_p50``/``latency_p90`` are seconds from create to done.
     ``strengths`` uses a small vocabulary: ``text``, ``chinese``, ``artistic``, ``anime``,
     ``photoreal``, ``editing``, ``4k``, ``fast``, ``budget``, ``utility``.
     ``languages`` holds ISO codes of the prompt languages the model understands, ``*`` for any.

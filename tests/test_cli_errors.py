@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -132,6 +133,74 @@ def test_kie_refusals_and_failures_end_with_their_codes(
         *generate, KIE_API_KEY=threaded_emu.api_key, KIE_BASE_URL=threaded_emu.base_url, **home
     )
     assert lost.returncode == 5 and "not resubmitted" in lost.stderr
+
+
+def test_a_request_no_model_can_run_is_one_short_line(
+    threaded_emu: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """generate (exit 1, nothing created) and cost (exit 2) under a cap no model meets say so in
+    one line of a few reasons and point to explain, not every dropped model's reason (~2,000
+    characters); generate --json still prints the empty attempt trail."""
+    monkeypatch.setenv("KIEROUTER_HOME", str(tmp_path))
+    sim = ["--sim-url", threaded_emu.base_url, "--time-scale", "200", "--out", str(tmp_path)]
+    assert main(["generate", "a red fox", "--max-credits", "1", *sim]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400, err
+    assert "models dropped" in err and "over the cap of 1" in err and "kierouter explain" in err
+    assert threaded_emu.stats()["created_total"] == 0
+    assert main(["generate", "a red fox", "--max-credits", "1", "--json", *sim]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"error": err.split("error: ", 1)[1].strip(), "attempts": []}
+    assert main(["cost", "--max-credits", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 400 and "the generate step" in err, err
+
+
+@pytest.mark.parametrize("command", ["generate", "batch"])
+def test_an_out_folder_that_cannot_be_made_is_refused_before_anything_is_sent(
+    command: str, threaded_emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file (or a folder under one) is one error line, exit 2, and no task is
+    created: the images of a paid task would have nowhere to go (it was a traceback after the
+    task was paid)."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red fox\n")
+    job = ["generate", "a red fox"] if command == "generate" else ["batch", "run", str(prompts)]
+    sim = ["--sim-url", threaded_emu.base_url, "--time-scale", "200", "--no-log"]
+    for out in (blocker, blocker / "images"):
+        assert main([*job, "--out", str(out), *sim]) == 2
+        err = capsys.readouterr().err
+        assert err == f"kierouter: error: --out {out}: {blocker} is a file, not a folder\n"
+    assert threaded_emu.stats()["created_total"] == 0
+
+
+@pytest.mark.parametrize("command", ["generate", "batch"])
+def test_a_listen_address_in_use_is_one_line_and_exit_2(
+    command: str, threaded_emu: Emulator, tmp_path: Path
+) -> None:
+    """--listen on a port already taken ends with one line naming the address (exit 2), not an
+    OSError traceback, and nothing is created."""
+    busy = threaded_emu.base_url.removeprefix("http://")  # the emulator holds this port
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a red fox\n")
+    job = ["generate", "a red fox"] if command == "generate" else ["batch", "run", str(prompts)]
+    done = _cli(
+        *job, "--out", str(tmp_path / "out"), "--listen", busy, "--public-url",
+        threaded_emu.base_url, "-q",
+        KIE_API_KEY=threaded_emu.api_key, KIE_BASE_URL=threaded_emu.base_url,
+        KIEROUTER_HOME=str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        f"kierouter: error: cannot listen on {busy} for callbacks: Address already in use; "
+        "choose another"
+    ]
+    assert threaded_emu.stats()["created_total"] == 0
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,17 @@ def test_cost_sums_by_day_and_model(
     assert cli_json("logs", "--since", "2999-01-01") == []
 
 
+def test_an_empty_filter_is_not_an_empty_log(
+    capsys: pytest.CaptureFixture[str], cli_json: Callable[..., Any]
+) -> None:
+    """When jobs were logged but --model matches none, logs says so, not 'no jobs yet'."""
+    cli_json("generate", "a red fox", "--sim", "--time-scale", "200", "-q")
+    assert main(["logs", "--model", "midjourney"]) == 0
+    out = capsys.readouterr().out
+    assert "no jobs recorded yet" not in out and "matches" in out
+    assert main(["logs"]) == 0 and "a red fox" in capsys.readouterr().out
+
+
 def test_since_parses_dates_and_ages(capsys: pytest.CaptureFixture[str]) -> None:
     """--since takes an age (90m, 12h, 7d, 2w) or an ISO date; anything else is a usage error."""
     assert parse_since("12h", now=100_000.0) == 100_000.0 - 12 * 3600
@@ -105,6 +116,24 @@ async def test_router_log_true_records_library_jobs_and_no_secret(home: Path) ->
     assert entry.job_key == "lib-1" and entry.served_model == result.served_model
     assert entry.emulated and entry.source == "generate"
     assert secret.encode() not in (home / "logs.db").read_bytes()
+
+
+def test_a_history_that_cannot_be_written_does_not_lose_the_job(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With KIEROUTER_HOME on a file (no logs.db can be made), generate and a batch still
+    finish and print their results (exit 0); the history is a warning naming the database."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("KIEROUTER_HOME", str(blocked))
+    sim = ["--sim", "--time-scale", "200"]
+    assert main(["generate", "a red fox", *sim, "--out", "g", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["files"] and "could not record job job-" in err
+    (tmp_path / "p.txt").write_text("a cat\n")
+    assert main(["batch", "run", "p.txt", "--out", "b", *sim, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["complete"] and "could not record job row-1-generate" in err
 
 
 def test_keys_set_get_remove_and_the_environment_wins(
@@ -133,6 +162,22 @@ def test_keys_set_get_remove_and_the_environment_wins(
     assert capsys.readouterr().out.strip() == str(path)
     assert main(["keys", "remove"]) == 0 and json.loads(path.read_text()) == {}
     assert main(["keys", "remove"]) == 1
+
+
+def test_keys_say_where_a_stored_key_comes_from(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    home: Path,
+    cli_json: Callable[..., Any],
+) -> None:
+    """With KIE_API_KEY unset, `keys get` names the keys file as the key's source, and
+    replacing a stored key does not claim that KIE_API_KEY is set and wins."""
+    for key in ("kie-first-0123456789", "kie-second-0123456789"):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(key + "\n"))
+        assert main(["keys", "set"]) == 0
+    assert "KIE_API_KEY" not in capsys.readouterr().err
+    assert cli_json("keys", "get")["source"] == str(home / "keys.json")
+    assert "KIE_API_KEY" not in os.environ
 
 
 def test_a_stored_key_is_used_when_the_environment_has_none(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 import pexpect
 import pyte
 import pytest
+
+from kierouter.sim import Emulator
 
 CLI = [sys.executable, "-m", "kierouter.cli"]
 CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
@@ -117,6 +120,34 @@ def test_ctrl_c_leaves_a_clean_line_and_the_resume_command(tmp_path: Path) -> No
     assert lines[at + 1].strip() == f"kierouter batch resume '{tmp_path / 'out dir'}'"
 
 
+def test_ctrl_c_after_a_create_prints_a_command_that_fetches_the_task(
+    tmp_path: Path, threaded_emu: Emulator
+) -> None:
+    """Ctrl-C while a task created on a running emulator is in flight: the printed status
+    command points at that emulator (not KIE), and run as printed it downloads the image."""
+    threaded_emu.configure("*", latency=(4000, 5000))  # 20 s or more at 200x: interrupted first
+    child, _screen, stream = _spawn(
+        ["generate", "a red fox", "--sim-url", threaded_emu.base_url, "--time-scale", "200",
+         "--out", "out"],
+        300, tmp_path,
+    )  # fmt: skip
+    child.expect("created on")
+    stream.feed(child.before + child.after)
+    child.sendintr()
+    raw = ANSI.sub("", _drain(child, stream))
+    assert child.exitstatus == 130
+    hint = next(line for line in raw.splitlines() if "fetch it with: " in line)
+    argv = shlex.split(hint.split("fetch it with: ", 1)[1])
+    assert argv[:2] == ["kierouter", "status"] and threaded_emu.base_url in argv
+    threaded_emu.advance(6000)
+    fetched = subprocess.run(
+        [*CLI, *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "KIE_API_KEY": ""},
+    )  # fmt: skip
+    assert fetched.returncode == 0, fetched.stderr
+    assert len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
 def test_piped_progress_has_no_control_characters(tmp_path: Path) -> None:
     """Piped, generate and batch write plain progress lines to stderr: no escape sequences, no
     carriage returns; with -q none at all."""
@@ -138,3 +169,22 @@ def test_piped_progress_has_no_control_characters(tmp_path: Path) -> None:
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_callback_of_a_failed_task_is_not_shown_as_downloading(tmp_path: Path) -> None:
+    """A callback is a hint, confirmed by a status read: when the task failed, the progress
+    never said it was downloading (every 'downloading' stage is followed by 'downloaded')."""
+    scenario = tmp_path / "fail.toml"
+    scenario.write_text('[models."bytedance/seedream-v4-text-to-image"]\nfail_rate = 1.0\n')
+    done = subprocess.run(
+        [*CLI, "generate", "a red fox", "--sim", "--time-scale", "100", "--scenario",
+         str(scenario), "--policy", "budget"],
+        env={**os.environ, "KIE_API_KEY": ""}, cwd=tmp_path, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert any("failed" in line for line in lines) and "callback" in done.stderr
+    for at, line in enumerate(lines):
+        if "downloading" in line:
+            assert "downloaded" in lines[at + 1], lines

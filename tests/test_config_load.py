@@ -251,6 +251,22 @@ def test_webhook_and_polling_sections_build_router_settings(
     assert not parse_config({}).webhook.enabled
 
 
+def test_a_spool_without_its_token_secret_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """[webhook] spool with its token secret's variable unset (or none named) is refused naming
+    the variable to set, not with the router's WebhookConfig wording a file user never wrote."""
+    monkeypatch.delenv("MY_TOKEN", raising=False)
+    webhook = {"public_url": "https://example.com", "spool": str(tmp_path / "spool.sqlite")}
+    named = parse_config({"webhook": {**webhook, "token_secret_env": "MY_TOKEN"}}).webhook
+    with pytest.raises(ConfigurationError, match=r"\[webhook\] spool .*\$MY_TOKEN"):
+        named.to_webhook_config()
+    with pytest.raises(ConfigurationError, match=r"set \[webhook\] token_secret_env"):
+        parse_config({"webhook": webhook}).webhook.to_webhook_config()
+    monkeypatch.setenv("MY_TOKEN", "shared-secret-123")
+    assert named.to_webhook_config().spool == webhook["spool"]
+
+
 def test_polling_table_has_every_pollconfig_field_with_its_default() -> None:
     """``[polling]`` mirrors :class:`~kierouter.PollConfig` field for field and default for
     default, so a new poll setting cannot be left out of the configuration file."""

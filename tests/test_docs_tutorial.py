@@ -80,6 +80,25 @@ def test_tutorial_plugin_tests_pass(project: Path) -> None:
     assert _passed(result) >= 10
 
 
+@pytest.mark.slow
+def test_tutorial_project_syncs_and_tests_with_uv(tmp_path: Path) -> None:
+    """Step 7 as written: `uv sync` then `uv run pytest`, in the project created next to a
+    kierouter checkout (kierouter is on no package index, so the project's uv source must
+    point at the checkout or `uv sync` fails)."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not installed")
+    (tmp_path / "kierouter").symlink_to(ROOT, target_is_directory=True)
+    root = tmp_path / PROJECT
+    for name, body in tutorial_files().items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(body, encoding="utf-8")
+    env = {"UV_PROJECT_ENVIRONMENT": str(root / ".venv"), "VIRTUAL_ENV": ""}
+    synced = _run([uv, "sync", "--offline"], root, **env)
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    assert _passed(_run([uv, "run", "--offline", "pytest", "-q"], root, **env)) >= 10
+
+
 def test_tutorial_code_is_clean(project: Path) -> None:
     """The tutorial's code passes ruff and mypy --strict, as we ask of plugin authors."""
     bin_dir = Path(sys.executable).parent

@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from kierouter._keys import export_stored_keys
 
-        export_stored_keys()  # a stored key stands in for an unset environment variable
+        if args.command != "keys":  # `keys` tells a stored key from the environment's
+            export_stored_keys()  # a stored key stands in for an unset environment variable
         code: int = args.func(args)
     except KeyboardInterrupt:
         print_error("interrupted")
@@ -113,6 +114,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as exc:
         print_error(str(exc))
         return exc.code
+    except OSError as exc:
+        import errno
+
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL):
+            raise
+        # the callback listener (--listen, or [webhook] listen) could not bind: nothing was sent
+        where = getattr(args, "listen", None) or "the [webhook] listen address"
+        print_error(f"cannot listen on {where} for callbacks: {exc.strerror}; choose another")
+        return 2
     except KieRouterError as exc:
         print_error(str(exc))
         return exit_code_for(exc)

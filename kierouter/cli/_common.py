@@ -23,6 +23,7 @@ __all__ = [
     "EXIT_CODES",
     "CliError",
     "exit_code_for",
+    "no_plan_message",
     "plural",
     "print_error",
     "print_json",
@@ -179,6 +180,21 @@ def _rule_box() -> Any:
 
     # headers underlined with '-' and two spaces between columns, as plain tools print
     return Box("    \n    \n -  \n    \n    \n    \n    \n    \n")
+
+
+def no_plan_message(plan: Any, what: str = "this request") -> str:
+    """One readable line for a plan with no model: the policy, how many models were dropped
+    with two reasons (models that do not run this task kind last) and where to see them all."""
+    dropped = sorted(plan.dropped, key=lambda d: d.reason.startswith("does not do"))
+    seen: dict[str, str] = {}  # one example per distinct reason
+    for d in dropped:
+        seen.setdefault(d.reason, d.model)
+    examples = "; ".join(f"{model}: {reason}" for reason, model in list(seen.items())[:2])
+    return (
+        f"no model can run {what} under policy {plan.policy!r}"
+        + (f" ({plural(len(dropped), 'model')} dropped, e.g. {examples})" if dropped else "")
+        + "; 'kierouter explain' with the same options shows why each was dropped"
+    )
 
 
 def exit_code_for(exc: KieRouterError) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._common import CliError
@@ -32,6 +33,7 @@ __all__ = [
     "add_policy",
     "add_target",
     "check_models",
+    "check_out_dir",
     "restrict",
     "restrict_config",
     "target",
@@ -154,6 +156,17 @@ def require_key() -> str:
     if not key:
         raise CliError(MISSING_KEY, 3)
     return key
+
+
+def check_out_dir(folder: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is sent, an output folder that cannot be made: images are saved
+    there only after KIE has made (and billed) them."""
+    path = Path(folder)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise CliError(f"--out {path}: {existing} is a file, not a folder", 2)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"--out {path}: {existing} is not writable", 2)
 
 
 # -- the plan's options ------------------------------------------------------------------------

@@ -176,7 +176,8 @@ class JobProgress(_Display):
             self._stage(f"waiting on {model}, read {self.reads}", repeat=True)
 
     def _on_callback(self, model: Any, task: Any, detail: str, data: dict[str, Any]) -> None:
-        self._stage("callback received, downloading")
+        # a hint: one status read says whether the task succeeded (then "downloaded") or failed
+        self._stage("callback received, reading the status")
 
     def _on_downloaded(self, model: Any, task: Any, detail: str, data: dict[str, Any]) -> None:
         self._stage("downloaded" + (f" {detail}" if detail else ""))

@@ -37,6 +37,7 @@ from ._options import (
     add_no_log,
     add_policy,
     add_target,
+    check_out_dir,
     target,
 )
 from ._parser import non_negative, positive, positive_int
@@ -296,6 +297,7 @@ def _run(args: argparse.Namespace) -> int:
     if not out:
         raise ConfigurationError("batch run needs --out DIR (or [batch] out_dir in the config)")
     folder = Path(out).resolve()
+    check_out_dir(folder)
     rows = _rows(args, config)
     settings.check()
     plan = plan_rows(rows, settings, source=args.file, config=config)

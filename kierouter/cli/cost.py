@@ -2,8 +2,9 @@
 
 Prices one job the way the policy would plan it, then multiplies by ``--count``: the first
 choice's credits (what the sheet's calculator shows, e.g. 100 × 3.5 = 350 credits ≈ $1.75), the
-expected credits when failed attempts escalate (E[credits] = Σ cᵢ·Π_{j<i}(1−pⱼ)) and the worst
-case (every planned model tried). ``--upscale`` and ``--remove-background`` add the pipeline's
+expected credits per accepted image when failed or rejected attempts escalate (the plan's
+``credits_per_accepted``: KIE bills produced images only) and the worst case (every planned
+model tried and billed). ``--upscale`` and ``--remove-background`` add the pipeline's
 Recraft steps (planned under the ``utility`` policy). 1 credit ≈ $0.005. No network call.
 """
 
@@ -13,7 +14,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import plural, print_json, print_table
+from ._common import no_plan_message, plural, print_json, print_table
 from ._options import add_config, add_json, add_policy
 from ._parser import positive_int
 
@@ -85,17 +86,14 @@ def estimate(
         if not plan.steps:
             from kierouter._errors import ConfigurationError
 
-            reasons = "; ".join(f"{d.model}: {d.reason}" for d in plan.dropped) or "no models"
-            raise ConfigurationError(
-                f"no model can run the {stage} step under policy {plan.policy!r} ({reasons})"
-            )
+            raise ConfigurationError(no_plan_message(plan, f"the {stage} step"))
         steps.append(
             {
                 "step": stage,
                 "policy": plan.policy,
                 "model": plan.steps[0].model,
                 "credits": plan.steps[0].credits,
-                "expected_credits": round(plan.expected_credits, 6),
+                "expected_credits": round(plan.credits_per_accepted, 6),
                 "worst_case_credits": plan.worst_case_credits,
                 "p_success": round(plan.p_success, 6),
                 "plan": list(plan.models),

@@ -1,18 +1,21 @@
 """``kierouter explain PROMPT``: the plan a job would follow, with reasons; no network call.
 
-Shows each planned model with its credits, expected latency, quality, success probability and
-why it is there, every model left out and why, and the plan's expected credits and probability
-of success. ``--json`` prints ``policy``, ``intent``, ``plan``, ``dropped``,
-``expected_credits``, ``expected_usd``, ``p_success`` and ``worst_case_credits``.
+Shows each planned model with its credits, quality, latency (p50 and mean), the probabilities
+that an attempt on it is billed (KIE produced an image), yields an accepted image, and is reached
+at all, and why it is there; every model left out and why; and the plan's expected credits (a
+job, and per accepted image), expected seconds and probability of success. ``--json`` prints
+``policy``, ``intent``, ``plan``, ``dropped``, ``expected_credits``, ``expected_usd``,
+``credits_per_accepted``, ``expected_seconds``, ``p_success`` and ``worst_case_credits``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import TYPE_CHECKING, Any
 
-from ._common import plural, print_json, print_table
+from ._common import plural, print_json, print_table, table_width
 from ._options import add_config, add_json, add_policy, check_models, restrict
 from ._parser import positive_int
 
@@ -66,37 +69,51 @@ def plan_policy(args: argparse.Namespace, registry: Any, config: Any) -> Policy:
 
 
 def print_plan(plan: Plan) -> None:
-    """The plan as a human-readable table, then the dropped models."""
+    """The plan as a human-readable table, its expected credits and time, then the dropped
+    models."""
     from kierouter.policy import USD_PER_CREDIT
 
     out = sys.stdout
     out.write(f"policy {plan.policy} · intent {', '.join(plan.intent)}\n\n")
     if plan.steps:
         print_table(
-            ["#", "model", "family", "credits", "p50 s", "quality", "p", "why"],
+            [
+                *("#", "model", "family", "credits", "quality", "p50 s", "mean s"),
+                *("billed", "ok", "reached", "why"),
+            ],
             [
                 [
                     n,
                     s.model,
                     s.family,
                     f"{s.credits:g}",
-                    f"{s.latency_p50:g}",
                     f"{s.quality:g}",
+                    f"{s.latency_p50:g}",
+                    f"{s.latency_mean:.0f}",
+                    f"{s.p_billed:.2f}",
                     f"{s.p_success:.2f}",
+                    f"{s.p_reached:.3g}",
                     s.reason,
                 ]
                 for n, s in enumerate(plan.steps, 1)
             ],
-            optional=("family", "quality", "p50 s", "p", "#"),
+            optional=("family", "mean s", "quality", "p50 s", "reached", "billed", "ok", "#"),
         )
     else:
         out.write("no model can run this request under this policy\n")
     usd = plan.expected_credits * USD_PER_CREDIT
-    out.write(
-        f"\nexpected credits {plan.expected_credits:.2f} (≈ ${usd:.4f}), "
-        f"P(success) {plan.p_success:.3f}\n"
-        f"worst case {plural(plan.worst_case_credits, 'credit')}\n"
+    footer = (
+        f"expected credits {plan.expected_credits:.2f} a job (≈ ${usd:.4f}), "
+        f"{plan.credits_per_accepted:.2f} per accepted image",
+        f"expected time {plan.expected_seconds:.0f} s; P(success) {plan.p_success:.3f}; "
+        f"worst case {plural(plan.worst_case_credits, 'credit')}",
+        "billed: KIE produces an image and charges for it (a failed task is free)",
+        "ok: the image is accepted; reached: the job gets to this step",
     )
+    width = table_width()
+    out.write("\n")
+    for line in footer:
+        out.write((textwrap.fill(line, width) if width else line) + "\n")
     if plan.dropped:
         out.write("\ndropped:\n")
         print_table(["model", "why"], [[d.model, d.reason] for d in plan.dropped])

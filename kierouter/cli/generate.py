@@ -18,7 +18,15 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import CliError, exit_code_for, plural, print_error, print_json, request_from_args
+from ._common import (
+    CliError,
+    exit_code_for,
+    no_plan_message,
+    plural,
+    print_error,
+    print_json,
+    request_from_args,
+)
 from ._options import (
     Target,
     add_config,
@@ -27,6 +35,7 @@ from ._options import (
     add_policy,
     add_target,
     check_models,
+    check_out_dir,
     restrict,
     target,
 )
@@ -184,6 +193,7 @@ async def _generate(
     request = request_from_args(args)
     config = load_config(args.config)
     options = _router_options(args, where, config)
+    check_out_dir(options["out_dir"])
     if progress is not None:
         options["event_sinks"] = {"progress": progress}
     async with contextlib.AsyncExitStack() as stack:
@@ -202,6 +212,9 @@ async def _generate(
             models=check_models(args.models, router.registry),
             max_credits=args.max_credits,
         )
+        plan = router.explain(request, policy)
+        if not plan.steps:  # one readable line, not every dropped model's reason
+            raise CliError(no_plan_message(plan), 1)
         if progress is not None:
             cards = router.registry.cards
             progress.price = lambda m: cards[m].credits_for(request) if m in cards else 0.0
@@ -227,16 +240,24 @@ def _print_human(result: Result) -> None:
     out.write(f"credits: {result.credits:g} (≈ ${usd:.3f})\n")
 
 
-def _interrupted(progress: JobProgress | None, out_dir: str) -> None:
-    """After Ctrl-C: a task already created may still finish (and be billed); say how to get it."""
+def _interrupted(progress: JobProgress | None, out_dir: str, where: Target) -> None:
+    """After Ctrl-C: a task already created may still finish (and be billed); say how to get it
+    from where it was created (an in-process emulator stopped with the command: nothing to get)."""
     if progress is None or progress.task_id is None or progress.final is not None:
+        return
+    if where.kind == "sim":
         return
     import shlex
 
+    command = [
+        "kierouter", "status", progress.task_id, "--model", progress.model or "",
+        "--download", out_dir,
+    ]  # fmt: skip
+    if where.kind == "url":
+        command += ["--sim-url", where.base_url or "", "--time-scale", f"{where.time_scale:g}"]
     progress.say(
         f"task {progress.task_id} on {progress.model} may still finish and be billed; "
-        f"fetch it with: kierouter status {progress.task_id} --model {progress.model} "
-        f"--download {shlex.quote(out_dir)}"
+        f"fetch it with: {shlex.join(command)}"
     )
 
 
@@ -255,7 +276,11 @@ def run(args: argparse.Namespace) -> int:
         with progress if progress is not None else contextlib.nullcontext():
             result = asyncio.run(_generate(args, where, progress))
     except KeyboardInterrupt:
-        _interrupted(progress, args.out or "kierouter-out")
+        _interrupted(progress, args.out or "kierouter-out", where)
+        raise
+    except CliError as exc:
+        if args.json and exc.code == 1:  # no model could serve it: the (empty) attempt trail
+            print_json({"error": str(exc), "attempts": []})
         raise
     except KieRouterError as exc:
         paid = getattr(exc, "result", None)  # PaidUndeliveredError: the task id, URLs, credits

@@ -89,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         print_json([{**e.__dict__, "ended": _local(e.ended_at)} for e in entries])
         return 0
     if not entries:
-        sys.stdout.write(f"no jobs recorded yet ({history.path})\n")
+        if args.model or since is not None:
+            sys.stdout.write("no recorded job matches --model/--since\n")
+        else:
+            sys.stdout.write(f"no jobs recorded yet ({history.path})\n")
         return 0
     print_table(
         ["time", "model", "credits", "files", "prompt"],
@@ -188,4 +191,6 @@ def record_batch(folder: Path) -> None:
         ]
     finally:
         backend.close()
-    History().add(entries)
+    import asyncio
+
+    asyncio.run(History().record(entries))

@@ -5,7 +5,8 @@
   plans with the installed plugins, from above this package);
 * :func:`resolve_policy` finds a policy by name (configuration > plugins > built-ins);
 * :func:`builtin_policies` are the sheet's use-case modes plus ``auto``;
-* :class:`OutcomeStats` learns success rates from outcomes, per model and intent.
+* :class:`OutcomeStats` learns from outcomes how often each model is billed and accepted, per
+  model and intent.
 """
 
 from __future__ import annotations

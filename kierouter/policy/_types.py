@@ -3,7 +3,7 @@
 A :class:`Policy` is data (it loads from TOML): hard constraints, an objective, an escalation
 ladder and a budget. :func:`kierouter.policy.plan` turns a request, the registered model cards
 and a policy into a :class:`Plan`: the ranked steps to try in order and every model dropped, with
-reasons, plus the plan's expected credits and probability of success.
+reasons, plus the plan's expected credits and seconds and its probability of success.
 """
 
 from __future__ import annotations
@@ -53,50 +53,6 @@ def _check_finite(
         raise ConfigurationError(f"{name} must be a finite number{bound}, got {value!r}")
 
 
-class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
-    """One model to try, in order, with what is expected of it and why it is here."""
-
-    model: str
-    family: str
-    credits: float
-    latency_p50: float
-    quality: float
-    p_success: float
-    reason: str
-
-
-class Dropped(msgspec.Struct, frozen=True, kw_only=True):
-    """A model left out of the plan, and why."""
-
-    model: str
-    reason: str
-
-
-class Plan(msgspec.Struct, frozen=True, kw_only=True):
-    """The ranked plan for one request under one policy. Computed with no network call.
-
-    ``expected_credits`` is Σ cᵢ·Π_{j<i}(1−pⱼ); ``p_success`` is 1 − Π(1−pᵢ).
-    ``intent`` is what ``auto`` inferred (``edit``, ``text``, ``chinese``, ``4k``, ...).
-    """
-
-    policy: str
-    steps: tuple[PlanStep, ...]
-    dropped: tuple[Dropped, ...]
-    expected_credits: float
-    p_success: float
-    intent: tuple[str, ...] = ()
-    worst_case_credits: float = 0.0
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        """Model ids in the order they will be tried."""
-        return tuple(s.model for s in self.steps)
-
-    def card_ids(self) -> tuple[str, ...]:
-        """Alias of :attr:`models` for symmetry with :class:`~kierouter.ModelCard`."""
-        return self.models
-
-
 class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Hard limits: a model that breaks one is dropped from the plan, with the reason.
 
@@ -124,8 +80,11 @@ class Constraints(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 class Objective(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How to rank the models that pass the constraints.
 
-    ``by`` is ``cost``, ``speed``, ``quality`` or ``weighted``; with ``weighted`` the three weights
-    combine normalised cost (cheaper is better), speed (faster is better) and quality.
+    ``by`` is ``cost``, ``speed``, ``quality`` or ``weighted``. ``cost`` ranks by the credits
+    paid per accepted image (a model's credits ÷ the probability that its produced image is
+    accepted; failed tasks are free), which is the order of least expected credits; ``weighted``
+    combines normalised price (cheaper is better), speed (faster is better) and quality with the
+    three weights.
     """
 
     by: Literal["cost", "speed", "quality", "weighted"] = "cost"
@@ -163,8 +122,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     ``ordering`` decides the order of the plan: ``ladder`` follows ``ladder`` (one model per
     rung, the objective's best, then a second pass over the rungs, ...), ``objective`` ranks
     every eligible model by the objective alone, ``expected-cost`` takes the ladder's models
-    and orders them by credits/p, which minimises expected credits for that set (same floor,
-    same probability of success).
+    and orders them by credits per accepted image, which minimises the expected credits for
+    that set under KIE's billing (same floor, same probability of success).
     ``prefer`` lists model ids tried first when eligible; ``options`` are default model options
     merged under the request's (e.g. ``{"midjourney": {"version": "niji6"}}``).
     ``options_by_intent`` adds options when the request shows an intent
@@ -203,3 +162,68 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
                 f"policy {self.name!r}: on_timeout must be 'escalate' or 'wait', "
                 f"got {self.on_timeout!r}"
             )
+
+
+class PlanStep(msgspec.Struct, frozen=True, kw_only=True):
+    """One model to try, in order, with what is expected of it and why it is here.
+
+    ``p_success`` is the probability that an attempt yields an accepted image; ``p_billed``
+    that it is billed (KIE produced an image, accepted or not; a failed task is free), so the
+    image is accepted with probability ``p_success / p_billed`` once produced. ``p_reached`` is
+    the probability that the job gets to this step (every earlier step ended without an
+    accepted image). ``latency_mean`` is the mean of the log-normal latency through the card's
+    p50 and p90, in seconds.
+    """
+
+    model: str
+    family: str
+    credits: float
+    latency_p50: float
+    quality: float
+    p_success: float
+    reason: str
+    p_billed: float = 1.0
+    p_reached: float = 1.0
+    latency_mean: float = 0.0
+
+
+class Dropped(msgspec.Struct, frozen=True, kw_only=True):
+    """A model left out of the plan, and why."""
+
+    model: str
+    reason: str
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """The ranked plan for one request under one policy. Computed with no network call.
+
+    With each step's credits cᵢ, P(billed) bᵢ, P(success) pᵢ, mean latency Lᵢ and
+    P(reached) Rᵢ = Π_{j<i}(1−pⱼ): ``expected_credits`` is Σ cᵢ·bᵢ·Rᵢ (KIE bills only tasks
+    that produce an image), ``expected_seconds`` is Σ Lᵢ·Rᵢ, ``p_success`` is 1 − Π(1−pᵢ) and
+    ``worst_case_credits`` is Σ cᵢ. ``intent`` is what ``auto`` inferred (``edit``, ``text``,
+    ``chinese``, ``4k``, ...).
+    """
+
+    policy: str
+    steps: tuple[PlanStep, ...]
+    dropped: tuple[Dropped, ...]
+    expected_credits: float
+    p_success: float
+    intent: tuple[str, ...] = ()
+    worst_case_credits: float = 0.0
+    expected_seconds: float = 0.0
+
+    @property
+    def credits_per_accepted(self) -> float:
+        """Expected credits per accepted image, ``expected_credits / p_success`` (∞ when no
+        step can succeed): what many jobs under this plan cost per image delivered."""
+        return self.expected_credits / self.p_success if self.p_success > 0 else math.inf
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Model ids in the order they will be tried."""
+        return tuple(s.model for s in self.steps)
+
+    def card_ids(self) -> tuple[str, ...]:
+        """Alias of :attr:`models` for symmetry with :class:`~kierouter.ModelCard`."""
+        return self.models
