@@ -23,7 +23,15 @@ from pathlib import Path
 
 from kierouter import ImageRequest, ModelCard, Registry, ValidationError, load_registry
 
-__all__ = ["FAMILIES", "USD_PER_CREDIT", "generate", "main", "render_family", "render_index"]
+__all__ = [
+    "FAMILIES",
+    "USD_PER_CREDIT",
+    "generate",
+    "main",
+    "render_family",
+    "render_index",
+    "shipped_registry",
+]
 
 #: The families shipped in this repository: entry-point (plugin) name -> page title.
 FAMILIES: dict[str, str] = {
@@ -218,6 +226,15 @@ def _anchor(title: str) -> str:
     return re.sub(r"[-\s]+", "-", text)
 
 
+def _figure(name: str, alt: str) -> list[str]:
+    """A figure drawn by docs/figures.py, in the variant of the reader's colour scheme."""
+    return [
+        f"![{alt}](../assets/figures/{name}.svg#only-light)",
+        f"![{alt}](../assets/figures/{name}-dark.svg#only-dark)",
+        "",
+    ]
+
+
 def render_index(by_family: Mapping[str, Sequence[ModelCard]]) -> str:
     """The page listing every model."""
     out = [
@@ -231,6 +248,12 @@ def render_index(by_family: Mapping[str, Sequence[ModelCard]]) -> str:
         "estimates for the others, overridable in your "
         "[configuration](../policies.md#the-toml-format).",
         "",
+        *_figure(
+            "cost-quality",
+            "Credits against quality of every model card, by family, with "
+            "each built-in policy's first choice marked",
+        ),
+        *_figure("latency", "The p50 to p90 latency of every model card"),
         "| model | family | tasks | credits | ≈ USD | p50 / p90 s | quality | languages |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -248,7 +271,8 @@ def render_index(by_family: Mapping[str, Sequence[ModelCard]]) -> str:
     return "\n".join([*out, ""])
 
 
-def _registry() -> Registry:
+def shipped_registry() -> Registry:
+    """A registry of exactly the plugins shipped in this repository (see ``FAMILIES``)."""
     # exactly the shipped plugins, whatever else is installed or switched off in this shell
     saved = {k: os.environ.pop(k, None) for k in ("KIEROUTER_DISABLE_PLUGINS",)}
     previous = os.environ.get("KIEROUTER_LOAD_PLUGINS")
@@ -267,7 +291,7 @@ def _registry() -> Registry:
 
 def generate(out_dir: Path) -> dict[str, str]:
     """Render every page into ``out_dir``; return ``{file name: content}``."""
-    registry = _registry()
+    registry = shipped_registry()
     by_family: dict[str, list[ModelCard]] = {family: [] for family in FAMILIES}
     for card in registry.cards.values():
         if card.plugin in by_family:

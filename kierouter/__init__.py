@@ -20,10 +20,10 @@ _EXPORTS: dict[str, str] = {
     "Pricing": "._models",
     "Capabilities": "._models",
     "TaskStatus": "._models",
-    "Attempt": "._models",
-    "Result": "._models",
-    "ImageFile": "._models",
-    "Adaptation": "._models",
+    "Attempt": "._results",
+    "Result": "._results",
+    "ImageFile": "._results",
+    "Adaptation": "._results",
     "Event": "._models",
     "ImageInput": "._inputs",
     # errors
@@ -46,9 +46,11 @@ _EXPORTS: dict[str, str] = {
     "EndpointGoneError": "._errors",
     "TransportError": "._errors",
     "MalformedResponseError": "._errors",
+    "BlockedClientError": "._errors",
     "AmbiguousSubmissionError": "._errors",
     "TaskTimeoutError": "._errors",
     "BudgetExhaustedError": "._errors",
+    "BudgetReachedError": "._errors",
     "JobFailedError": "._errors",
     "PaidUndeliveredError": "._errors",
     "DownloadError": "._errors",
@@ -79,15 +81,15 @@ _EXPORTS: dict[str, str] = {
     "Objective": ".policy",
     "Budget": ".policy",
     "Plan": ".policy",
-    "explain": ".policy",
+    "explain": "._explain",
     "plan": ".policy",
     # configuration (kierouter.toml)
     "Config": "._config",
     "load_config": "._config",
     # router
     "Router": "._router",
-    "SyncRouter": "._router",
-    "TaskHandle": "._router",
+    "SyncRouter": "._sync",
+    "TaskHandle": "._task",
     "PollConfig": "._router",
     "WebhookConfig": "._router",
     "WebhookReceiver": ".webhooks",
@@ -101,7 +103,9 @@ if TYPE_CHECKING:
     from ._config import load_config as load_config
     from ._errors import AmbiguousSubmissionError as AmbiguousSubmissionError
     from ._errors import AuthError as AuthError
+    from ._errors import BlockedClientError as BlockedClientError
     from ._errors import BudgetExhaustedError as BudgetExhaustedError
+    from ._errors import BudgetReachedError as BudgetReachedError
     from ._errors import ConfigurationError as ConfigurationError
     from ._errors import ContentPolicyError as ContentPolicyError
     from ._errors import DownloadError as DownloadError
@@ -125,25 +129,26 @@ if TYPE_CHECKING:
     from ._errors import TransportError as TransportError
     from ._errors import UploadError as UploadError
     from ._errors import ValidationError as ValidationError
+    from ._explain import explain as explain
     from ._inputs import ImageInput as ImageInput
-    from ._models import Adaptation as Adaptation
-    from ._models import Attempt as Attempt
     from ._models import Capabilities as Capabilities
     from ._models import Event as Event
-    from ._models import ImageFile as ImageFile
     from ._models import ImageRequest as ImageRequest
     from ._models import ModelCard as ModelCard
     from ._models import Pricing as Pricing
-    from ._models import Result as Result
     from ._models import TaskStatus as TaskStatus
     from ._plugins import PluginRecord as PluginRecord
     from ._plugins import Registry as Registry
     from ._plugins import load_registry as load_registry
+    from ._results import Adaptation as Adaptation
+    from ._results import Attempt as Attempt
+    from ._results import ImageFile as ImageFile
+    from ._results import Result as Result
     from ._router import PollConfig as PollConfig
     from ._router import Router as Router
-    from ._router import SyncRouter as SyncRouter
-    from ._router import TaskHandle as TaskHandle
     from ._router import WebhookConfig as WebhookConfig
+    from ._sync import SyncRouter as SyncRouter
+    from ._task import TaskHandle as TaskHandle
     from ._transport import KieClient as KieClient
     from ._upload_cache import MemoryUploadCache as MemoryUploadCache
     from ._upload_cache import SqliteUploadCache as SqliteUploadCache
@@ -159,7 +164,6 @@ if TYPE_CHECKING:
     from .policy import Objective as Objective
     from .policy import Plan as Plan
     from .policy import Policy as Policy
-    from .policy import explain as explain
     from .policy import plan as plan
     from .provider import MarketProvider as MarketProvider
     from .provider import PreparedCall as PreparedCall

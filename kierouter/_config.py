@@ -89,6 +89,8 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     token_secret_env: str | None = None
     max_skew: _Positive = 300.0
     max_body: _PositiveInt = 256 * 1024
+    read_timeout: _Positive = 10.0
+    spool: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -99,15 +101,26 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         """The router's :class:`~kierouter.WebhookConfig`, secrets read from the environment."""
         from ._completion import WebhookConfig
 
+        token_secret = os.environ.get(self.token_secret_env or "") or None
+        if self.spool and token_secret is None:
+            # the spool's processes check each other's tokens: a random secret would refuse all
+            todo = (
+                f"set ${self.token_secret_env} (named by [webhook] token_secret_env)"
+                if self.token_secret_env
+                else "set [webhook] token_secret_env to the variable that holds it"
+            )
+            raise ConfigurationError(
+                f"[webhook] spool needs a token secret shared by every process: {todo}"
+            )
         return WebhookConfig(
             public_url=self.public_url,
             listen=self.listen,
             hmac_key=os.environ.get(self.hmac_key_env) or None,
-            token_secret=(os.environ.get(self.token_secret_env) or None)
-            if self.token_secret_env
-            else None,
+            token_secret=token_secret,
             max_skew=self.max_skew,
             max_body=self.max_body,
+            read_timeout=self.read_timeout,
+            spool=self.spool,
         )
 
 
@@ -127,6 +140,8 @@ class PollingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     retry_backoff: _NonNegative = 2.0
     first_quantile: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.3
     interval_p50: _Positive = 0.3
+    watch_limit: _Positive = 1200.0
+    download_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
 
     def to_poll_config(self) -> PollConfig:
         """The router's :class:`~kierouter.PollConfig`."""

@@ -20,10 +20,12 @@
     │   ├── FeatureDisabledError    505
     │   └── EndpointGoneError       the endpoint no longer exists (e.g. Midjourney)
     ├── TransportError              the connection failed or the answer was not KIE's envelope
-    │   └── MalformedResponseError  a status or callback body without its family's shape
+    │   ├── MalformedResponseError  a status or callback body without its family's shape
+    │   └── BlockedClientError      Cloudflare refused the client (HTTP 403 "error code: 1010")
     ├── AmbiguousSubmissionError    a create may or may not have reached KIE: never resubmitted
     ├── TaskTimeoutError            a task did not finish within its deadline
     ├── BudgetExhaustedError        the job's attempts, credits or deadline ran out; lists attempts
+    ├── BudgetReachedError          the router's (or batch's) spend limit has no room for a create
     ├── JobFailedError              every rung of the ladder failed; lists attempts
     ├── PaidUndeliveredError        KIE made (and billed) the image, but it could not be saved
     ├── DownloadError               a result could not be fetched safely
@@ -39,12 +41,14 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._models import Attempt, Result
+    from ._results import Attempt, Result
 
 __all__ = [
     "AmbiguousSubmissionError",
     "AuthError",
+    "BlockedClientError",
     "BudgetExhaustedError",
+    "BudgetReachedError",
     "ConfigurationError",
     "ContentPolicyError",
     "DownloadError",
@@ -254,6 +258,23 @@ class MalformedResponseError(TransportError):
     """A status or callback body that does not have its family's shape."""
 
 
+class BlockedClientError(TransportError):
+    """Cloudflare in front of KIE refused this client (HTTP 403 ``error code: 1010``).
+
+    It is not KIE refusing the key or the request: Cloudflare blocks clients by their signature
+    (no or an unusual ``User-Agent``, a flagged network). Nothing reached KIE, so nothing was
+    billed; repeating the same call from the same client fails the same way.
+    """
+
+    advice = (
+        "Send an explicit User-Agent (KieClient(user_agent=...); kierouter sends its own by "
+        "default) and check the network or proxy between you and api.kie.ai"
+    )
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message}. {self.advice}", sent=False)
+
+
 class AmbiguousSubmissionError(KieRouterError):
     """A create request was sent but no answer came back: the task may exist and be billed.
 
@@ -300,6 +321,23 @@ class BudgetExhaustedError(KieRouterError):
         super().__init__(f"budget exhausted: {what}. Attempts: {_attempt_lines(self.attempts)}")
 
 
+class BudgetReachedError(KieRouterError):
+    """The spend limit shared by a router's jobs (``Router(budget=...)``, a batch's
+    ``--budget``) has no room left for the next create, counting credits already charged and
+    the prices held for tasks still running. No task is created; ``attempts`` lists what the
+    job had tried before."""
+
+    def __init__(self, spent: float, budget: float, attempts: Sequence[Attempt] = ()) -> None:
+        self.spent = spent
+        self.budget = budget
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+        super().__init__(
+            f"the budget of {budget:g} credits is reached ({spent:g} spent or held for running "
+            "tasks); no further task is created. Raise the budget (a batch: resume with a "
+            "larger --budget) to go on"
+        )
+
+
 class JobFailedError(KieRouterError):
     """Every model the plan allowed was tried (or skipped) without an accepted image."""
 
@@ -323,11 +361,25 @@ class PaidUndeliveredError(KieRouterError):
 
 
 class DownloadError(KieRouterError):
-    """A result could not be downloaded safely (scheme, redirect target, size, type, expiry)."""
+    """A result could not be downloaded safely (scheme, redirect target, size, type, expiry)
+    or saved (a full or read-only disk).
 
-    def __init__(self, message: str, *, url: str | None = None, expired: bool = False) -> None:
+    ``expired`` is set when the link is no longer served (even after a re-mint);
+    ``permanent`` when trying again cannot help (a refused address or scheme, a file over the
+    size cap).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        expired: bool = False,
+        permanent: bool = False,
+    ) -> None:
         self.url = url
         self.expired = expired
+        self.permanent = permanent
         super().__init__(message)
 
 

@@ -24,12 +24,14 @@ log = logging.getLogger("kierouter")
 
 EventSink = Callable[[Event], Any]
 
-# Steps a user watching INFO logs wants to see; the chatty ones go to DEBUG.
-_QUIET = {"polled", "callback", "downloaded"}
+# Steps a user watching INFO logs wants to see; the chatty ones go to DEBUG, the ones that cost
+# money or lose an image to WARNING.
+_QUIET = {"polled", "callback", "downloaded", "delivering", "settled"}
+_WARN = {"failed", "undelivered", "overcharged"}
 
 
 def _level(kind: str) -> int:
-    if kind == "failed":
+    if kind in _WARN:
         return logging.WARNING
     return logging.DEBUG if kind in _QUIET else logging.INFO
 
@@ -61,12 +63,7 @@ class EventBus:
         self._sinks: list[tuple[str, EventSink]] = []
         if builtin_log:
             self._sinks.append(("log", log_sink))
-        if isinstance(sinks, Mapping):
-            for name, sink in sinks.items():
-                self.add(name, sink)
-        else:
-            for sink in sinks:
-                self.add(getattr(sink, "__name__", type(sink).__name__), sink)
+        self.add_all(sinks)
         self._pending: set[asyncio.Future[Any]] = set()
 
     def __repr__(self) -> str:
@@ -80,6 +77,15 @@ class EventBus:
     def add(self, name: str, sink: EventSink) -> None:
         """Register one more sink."""
         self._sinks.append((name, sink))
+
+    def add_all(self, sinks: Mapping[str, EventSink] | Iterable[EventSink]) -> None:
+        """Register sinks given as ``{name: sink}`` or as callables (named after themselves)."""
+        items = sinks.items() if isinstance(sinks, Mapping) else sinks
+        for item in items:
+            if isinstance(item, tuple):
+                self.add(item[0], item[1])
+            else:
+                self.add(getattr(item, "__name__", type(item).__name__), item)
 
     def wants(self, kind: str) -> bool:
         """Whether an event of ``kind`` would reach anyone: any sink besides the built-in log

@@ -1,11 +1,12 @@
 """Logging for the command line: one handler on stderr, quiet libraries unless asked.
 
 The library never configures logging (an application owns its handlers); the CLI calls
-:func:`configure` once. Levels: ``-q`` errors only; default warnings; ``-v`` info (every job's
-steps, refused callbacks); ``-vv`` debug (hook calls under ``KIEROUTER_TRACE_PLUGINS``, every
-HTTP request). ``KIEROUTER_LOG=debug|info|warning|error`` sets the level when no flag does.
-stamina's retry events show from ``-v`` on; httpx's and uvicorn's request lines only with
-``-vv``: by default a retried read prints nothing.
+:func:`configure` once. Levels: ``-q`` errors only; default warnings (a plugin's error in one
+line); ``-v`` info (every job's steps, refused callbacks, plugin errors with their traceback,
+and with ``KIEROUTER_TRACE_PLUGINS`` every plugin import and hook call with its duration);
+``-vv`` debug (every hook call, every HTTP request). ``KIEROUTER_LOG=debug|info|warning|error``
+sets the level when no flag does. stamina's retry events show from ``-v`` on; httpx's and
+uvicorn's request lines only with ``-vv``: by default a retried read prints nothing.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from ._inputs import (
     normalize_input,
     syntax_problem,
 )
+from ._results import Adaptation, Attempt, ImageFile, Outcome, Result
 
 __all__ = [
     "ASPECT_RATIOS",
@@ -54,15 +55,6 @@ ASPECT_RATIOS: tuple[str, ...] = (
 )  # fmt: skip
 
 TaskState = Literal["pending", "success", "failed"]
-Outcome = Literal[
-    "success",  # finished and accepted
-    "failed",  # KIE reported the task failed
-    "rejected",  # finished, but a judge rejected the image
-    "skipped",  # not sent: invalid for this model, in cooldown, or over budget
-    "timeout",  # did not finish before its deadline
-    "error",  # create or status call failed (rate limit, server error, ...)
-    "ambiguous",  # the create may have reached KIE; reconciled later, never resubmitted
-]
 
 
 def _ratio_value(ratio: str) -> float | None:
@@ -277,8 +269,9 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class ModelCard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything the router knows about one model before calling it.
 
-    ``quality`` is a 0–10 score; ``success_rate`` is the prior probability that one attempt
-    yields an accepted image; ``latency_p50``/``latency_p90`` are seconds from create to done.
+    ``quality`` is a 0–10 score; ``success_rate`` is the prior probability that KIE produces
+    (and bills) an image for one attempt, which without a judge is the chance the attempt
+    succeeds; ``latency_p50``/``latency_p90`` are seconds from create to done.
     ``strengths`` uses a small vocabulary: ``text``, ``chinese``, ``artistic``, ``anime``,
     ``photoreal``, ``editing``, ``4k``, ``fast``, ``budget``, ``utility``.
     ``languages`` holds ISO codes of the prompt languages the model understands, ``*`` for any.
@@ -313,15 +306,6 @@ class ModelCard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return "*" in self.languages or language in self.languages
 
 
-class Adaptation(msgspec.Struct, frozen=True):
-    """One change a plugin made to fit a request to its model (e.g. ratio snapped 5:4 → 4:3)."""
-
-    field: str
-    requested: Any
-    sent: Any
-    reason: str
-
-
 class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
     """A task's status, normalised across Market ``state`` strings and legacy ``successFlag``s."""
 
@@ -342,57 +326,13 @@ class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
         return self.state != "pending"
 
 
-class ImageFile(msgspec.Struct, frozen=True, kw_only=True):
-    """A downloaded image."""
-
-    path: str
-    url: str
-    sha256: str
-    size: int
-    content_type: str
-
-
-class Attempt(msgspec.Struct, frozen=True, kw_only=True):
-    """One try on one model: what was sent, what came back, what it cost, and why it ended."""
-
-    model: str
-    outcome: Outcome
-    reason: str = ""
-    task_id: str | None = None
-    credits: float = 0.0
-    seed: int | None = None
-    seed_ignored: bool = False
-    adaptations: tuple[Adaptation, ...] = ()
-    started_at: float = 0.0
-    elapsed: float = 0.0
-
-
-class Result(msgspec.Struct, frozen=True, kw_only=True):
-    """The outcome of a job: the model that served it and the whole attempt trail."""
-
-    served_model: str | None
-    attempts: tuple[Attempt, ...]
-    credits: float
-    urls: tuple[str, ...] = ()
-    files: tuple[ImageFile, ...] = ()
-    seed: int | None = None
-    job_key: str = ""
-
-    @property
-    def task_ids(self) -> tuple[str, ...]:
-        """Task ids of every attempt that reached KIE."""
-        return tuple(a.task_id for a in self.attempts if a.task_id)
-
-    @property
-    def ok(self) -> bool:
-        """True when a model served the job."""
-        return self.served_model is not None
-
-
 EventKind = Literal[
     "planned", "created", "polled", "callback", "failed", "retried",
     "escalated", "judged", "downloaded", "finished", "skipped", "reconciled",
+    "delivering", "undelivered", "settled", "overcharged", "hedged", "extra",
 ]  # fmt: skip
+"""Every kind of :class:`Event` (``docs/concepts.md``, "Events", says when each is sent). Sinks
+should ignore kinds they do not know: later versions may add some."""
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):

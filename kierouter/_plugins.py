@@ -1,8 +1,12 @@
-"""The plugin host: find plugins, call their hooks in isolation, and keep what they registered.
+"""The plugin host: find plugins, check and call their hooks in isolation, time them.
 
-Each hook implementation is called on its own with a ``register`` callback bound to its plugin,
-so the registry knows who registered what, rejects duplicates naming both plugins, and records
-(rather than raises) a plugin that fails to import, raises in a hook or registers garbage.
+Each plugin is registered with pluggy (which checks every hook implementation's arguments
+against :mod:`kierouter.hookspecs`), then checked for hooks that would silently never run: an
+unknown ``kierouter_*`` name (a misspelling, named with the nearest real hook) or a hook function
+missing its ``@hookimpl``. Each hook is then called on its own with a ``register`` callback bound
+to its plugin (:class:`~kierouter.Registry`). A plugin that fails to import, raises in a hook or
+registers garbage is recorded on its :class:`~kierouter.PluginRecord`, with the traceback, and
+the other plugins load normally.
 
 Environment switches, read when plugins are loaded from entry points:
 
@@ -11,174 +15,43 @@ Environment switches, read when plugins are loaded from entry points:
 ``KIEROUTER_DISABLE_PLUGINS``
     Comma-separated block-list of plugin names.
 ``KIEROUTER_TRACE_PLUGINS``
-    Any non-empty value logs every hook call on the ``kierouter.plugins`` logger at INFO.
+    Any non-empty value logs every import and hook call, with its duration, on the
+    ``kierouter.plugins`` logger at INFO (``kierouter -v``); they are always logged at DEBUG.
+
+A name in either list that no installed plugin has is reported as an error record of its own,
+listing the installed names. Entry points load in the order of their names, so when two
+plugins register the same model id the one whose name sorts first keeps it.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
+import re
+import time
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import msgspec
 import pluggy
 
 from . import hookspecs
-from ._errors import ConfigurationError, PluginError
-from ._models import ModelCard, Pricing
+from ._registry import PluginRecord, Registry
 
-if TYPE_CHECKING:
-    from ._models import Event
-    from .judging import Judge
-    from .policy import Policy
-    from .provider import Provider
-
-__all__ = ["PluginRecord", "Registry", "load_registry"]
+__all__ = ["HOOKS", "PluginRecord", "Registry", "load_registry"]
 
 log = logging.getLogger("kierouter.plugins")
 
-_HOOKS = (
+HOOKS: tuple[str, ...] = (
     "kierouter_register_models",
     "kierouter_register_policies",
     "kierouter_register_judges",
     "kierouter_register_event_sinks",
 )
+"""Every hook a plugin may implement, in the order the host calls them."""
 
-
-class PluginRecord(msgspec.Struct, kw_only=True):
-    """What one plugin is and what it registered; ``errors`` lists what went wrong, if anything."""
-
-    name: str
-    version: str | None = None
-    source: str = "entry point"
-    models: list[str] = []
-    policies: list[str] = []
-    judges: list[str] = []
-    event_sinks: list[str] = []
-    errors: list[str] = []
-
-    @property
-    def ok(self) -> bool:
-        """True when the plugin loaded and every hook call succeeded."""
-        return not self.errors
-
-
-class Registry:
-    """Every model, provider, policy, judge and event sink the loaded plugins registered."""
-
-    def __init__(self) -> None:
-        self.cards: dict[str, ModelCard] = {}
-        self.providers: dict[str, Provider] = {}
-        self.policies: dict[str, Policy] = {}
-        self.judges: dict[str, Judge] = {}
-        self.event_sinks: dict[str, Callable[[Event], None]] = {}
-        self.plugins: list[PluginRecord] = []
-        self._owner: dict[tuple[str, str], str] = {}
-
-    def __repr__(self) -> str:
-        return (
-            f"<Registry {len(self.plugins)} plugins, {len(self.cards)} models, "
-            f"{len(self.policies)} policies>"
-        )
-
-    # -- lookups -----------------------------------------------------------------------------
-
-    def card(self, model_id: str) -> ModelCard:
-        """The card of ``model_id``; ConfigurationError naming the known ids if there is none."""
-        try:
-            return self.cards[model_id]
-        except KeyError:
-            known = ", ".join(sorted(self.cards)) or "none (no plugin registered a model)"
-            raise ConfigurationError(f"unknown model {model_id!r}; known models: {known}") from None
-
-    def provider(self, model_id: str) -> Provider:
-        """The provider registered with ``model_id``."""
-        self.card(model_id)
-        return self.providers[model_id]
-
-    def owner(self, kind: str, name: str) -> str | None:
-        """The plugin that registered ``name`` of ``kind`` (``model``, ``policy``, ...)."""
-        return self._owner.get((kind, name))
-
-    def with_pricing(self, overrides: dict[str, Pricing]) -> None:
-        """Replace model prices (user configuration wins over plugin defaults)."""
-        for model_id, pricing in overrides.items():
-            self.cards[model_id] = msgspec.structs.replace(self.card(model_id), pricing=pricing)
-
-    # -- registration ------------------------------------------------------------------------
-
-    def _claim(self, kind: str, name: str, record: PluginRecord) -> None:
-        previous = self._owner.get((kind, name))
-        if previous is not None:
-            raise PluginError(
-                record.name,
-                f"{kind} {name!r} is already registered by plugin {previous!r}; "
-                f"the one from {record.name!r} was ignored",
-            )
-        self._owner[(kind, name)] = record.name
-
-    def _register_model(self, record: PluginRecord, card: Any, provider: Any) -> None:
-        from .provider import Provider
-
-        if not isinstance(card, ModelCard):
-            raise PluginError(record.name, f"register() got {type(card).__name__}, not a ModelCard")
-        if not isinstance(provider, Provider):
-            raise PluginError(
-                record.name,
-                f"model {card.id!r} was registered with {type(provider).__name__}, "
-                "not a kierouter.provider.Provider",
-            )
-        self._claim("model", card.id, record)
-        self.cards[card.id] = msgspec.structs.replace(card, plugin=record.name)
-        self.providers[card.id] = provider
-        record.models.append(card.id)
-
-    def _register_policy(self, record: PluginRecord, policy: Any) -> None:
-        from .policy import Policy
-
-        if not isinstance(policy, Policy):
-            raise PluginError(record.name, f"register() got {type(policy).__name__}, not a Policy")
-        self._claim("policy", policy.name, record)
-        self.policies[policy.name] = policy
-        record.policies.append(policy.name)
-
-    def _register_judge(self, record: PluginRecord, name: Any, judge: Any) -> None:
-        if not isinstance(name, str) or not callable(judge):
-            raise PluginError(record.name, "register(name, judge) needs a str and a callable")
-        self._claim("judge", name, record)
-        self.judges[name] = judge
-        record.judges.append(name)
-
-    def _register_sink(self, record: PluginRecord, name: Any, sink: Any) -> None:
-        if not isinstance(name, str) or not callable(sink):
-            raise PluginError(record.name, "register(name, sink) needs a str and a callable")
-        self._claim("event sink", name, record)
-        self.event_sinks[name] = sink
-        record.event_sinks.append(name)
-
-    def _register_fn(self, hook: str, record: PluginRecord) -> Callable[..., None]:
-        targets: dict[str, Callable[..., None]] = {
-            "kierouter_register_models": self._register_model,
-            "kierouter_register_policies": self._register_policy,
-            "kierouter_register_judges": self._register_judge,
-            "kierouter_register_event_sinks": self._register_sink,
-        }
-        target = targets[hook]
-
-        def register(*args: Any) -> None:
-            try:
-                target(record, *args)
-            except PluginError as exc:
-                record.errors.append(exc.message)
-                log.warning("%s", exc.message)
-            except TypeError as exc:
-                message = f"{hook}: bad register() call: {exc}"
-                record.errors.append(message)
-                log.warning("plugin %r: %s", record.name, message)
-
-        return register
+_ENV_LISTS = ("KIEROUTER_LOAD_PLUGINS", "KIEROUTER_DISABLE_PLUGINS")
 
 
 def _env_list(name: str) -> set[str] | None:
@@ -188,23 +61,60 @@ def _env_list(name: str) -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
+def _trace(message: str, *args: object) -> None:
+    level = logging.INFO if os.environ.get("KIEROUTER_TRACE_PLUGINS") else logging.DEBUG
+    log.log(level, message, *args)
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
+
+
+def _unknown_env_names(installed: dict[str, str]) -> Iterator[PluginRecord]:
+    """A record for each name in the allow/block lists that no installed plugin has."""
+    listed = ", ".join(sorted(installed)) or "none"
+    by_dist = {dist: name for name, dist in installed.items() if dist}
+    for variable in _ENV_LISTS:
+        for name in sorted(_env_list(variable) or ()):
+            if name in installed:
+                continue
+            if name in by_dist:
+                hint = f"; {name!r} is a distribution, its plugin is named {by_dist[name]!r}"
+            elif close := difflib.get_close_matches(name, installed, n=1):
+                hint = f"; did you mean {close[0]!r}?"
+            else:
+                hint = ""
+            record = PluginRecord(name=name, source=variable)
+            record.fail(
+                f"{variable} names {name!r}, which is not installed{hint} (installed: {listed})"
+            )
+            yield record
+
+
 def _entry_point_plugins(records: list[PluginRecord]) -> Iterator[tuple[PluginRecord, object]]:
     from importlib_metadata import entry_points
 
     allow = _env_list("KIEROUTER_LOAD_PLUGINS")
     deny = _env_list("KIEROUTER_DISABLE_PLUGINS") or set()
-    for ep in entry_points(group=hookspecs.PROJECT):
+    # sorted, so that which plugin wins a duplicate id does not depend on the file system
+    found = sorted(entry_points(group=hookspecs.PROJECT), key=lambda ep: (ep.name, ep.value))
+    installed = {ep.name: ep.dist.name if ep.dist is not None else "" for ep in found}
+    records.extend(_unknown_env_names(installed))
+    for ep in found:
         if (allow is not None and ep.name not in allow) or ep.name in deny:
             continue
         version = ep.dist.version if ep.dist is not None else None
         record = PluginRecord(name=ep.name, version=version, source=f"entry point {ep.value}")
         records.append(record)
+        start = time.perf_counter()
         try:
             module = ep.load()
         except (Exception, SystemExit) as exc:  # sys.exit() at import must not end the host
-            record.errors.append(f"failed to import: {type(exc).__name__}: {exc}")
-            log.warning("plugin %r failed to import: %s", ep.name, exc)
+            record.load_ms = _ms_since(start)
+            record.fail(f"failed to import: {type(exc).__name__}: {exc}", exc)
             continue
+        record.load_ms = _ms_since(start)
+        _trace("plugin %r: imported %s in %.1f ms", ep.name, ep.value, record.load_ms)
         yield record, module
 
 
@@ -229,7 +139,6 @@ def load_registry(
     registry = Registry()
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    trace = bool(os.environ.get("KIEROUTER_TRACE_PLUGINS"))
     loaded: list[tuple[PluginRecord, object]] = []
     for plugin in plugins:
         record = PluginRecord(name=_plugin_name(plugin), source="in-process")
@@ -237,45 +146,117 @@ def load_registry(
         loaded.append((record, plugin))
     if entry_points:
         loaded.extend(_entry_point_plugins(registry.plugins))
-    for record, plugin in loaded:
+    for n, (record, plugin) in enumerate(loaded):
+        start = time.perf_counter()
         try:
-            pm.register(plugin, name=f"{record.name}#{id(plugin)}")
-        except Exception as exc:
-            record.errors.append(f"not a valid plugin: {type(exc).__name__}: {exc}")
-            log.warning("plugin %r is not valid: %s", record.name, exc)
+            pm.register(plugin, name=f"{record.name}#{n}")
+        except pluggy.PluginValidationError as exc:
+            record.fail(_spec_mismatch(pm, str(exc).replace(f"{record.name}#{n}", record.name)))
             continue
-        _call_hooks(pm, plugin, record, registry, trace)
+        except Exception as exc:
+            record.fail(f"not a valid plugin: {type(exc).__name__}: {exc}", exc)
+            continue
+        implemented = _check_hooks(pm, plugin, record)
+        _call_hooks(pm, plugin, record, registry)
+        record.load_ms += _ms_since(start)
+        if record.slow:
+            log.info(
+                "plugin %r took %.0f ms to load, which every command pays",
+                record.name,
+                record.load_ms,
+            )
+        if not implemented and not record.errors:
+            record.fail(
+                "implements no kierouter hook: decorate kierouter_register_models (or another "
+                "hook) with @hookimpl from kierouter"
+            )
     return registry
 
 
+def _check_hooks(pm: pluggy.PluginManager, plugin: object, record: PluginRecord) -> list[str]:
+    """Record the hooks that would silently never run; return the real hooks implemented.
+
+    pluggy's :meth:`~pluggy.PluginManager.check_pending` finds hook implementations without a
+    specification (an unknown or misspelled ``kierouter_*`` name), but raises for the first one
+    only: each such hook of this plugin is named, with the nearest real hook, and dropped so that
+    the check starts clean for the next plugin. A ``kierouter_*`` function missing its
+    ``@hookimpl`` is invisible to pluggy and is looked for here.
+    """
+    callers = pm.get_hookcallers(plugin) or []
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        for caller in callers:
+            if not caller.has_spec() and any(not i.optionalhook for i in caller.get_hookimpls()):
+                record.fail(f"unknown hook {caller.name!r} is never called{_nearest(caller.name)}")
+                delattr(pm.hook, caller.name)
+    for attribute in dir(plugin):
+        if not attribute.startswith(f"{hookspecs.PROJECT}_"):
+            continue
+        if pm.parse_hookimpl_opts(plugin, attribute) is None and callable(
+            getattr(plugin, attribute, None)
+        ):
+            if attribute in HOOKS:
+                record.fail(
+                    f"{attribute} is not decorated with @hookimpl (from kierouter import "
+                    "hookimpl), so it is never called"
+                )
+            else:
+                record.fail(
+                    f"{attribute} looks like a hook but is not one and is never called"
+                    f"{_nearest(attribute)}"
+                )
+    return [caller.name for caller in callers if caller.has_spec()]
+
+
+def _spec_mismatch(pm: pluggy.PluginManager, pluggy_message: str) -> str:
+    """pluggy's refusal of a hook implementation, with the arguments the hook really takes."""
+    said = " ".join(pluggy_message.split())
+    found = re.search(r"for hook '(\w+)'", pluggy_message)
+    caller = getattr(pm.hook, found.group(1), None) if found else None
+    if caller is None or caller.spec is None:
+        return f"a hook does not match kierouter's hook specification: {said}"
+    takes = ", ".join(caller.spec.argnames)
+    return f"{caller.name} does not match its specification {caller.name}({takes}): {said}"
+
+
+def _nearest(name: str) -> str:
+    close = difflib.get_close_matches(name, HOOKS, n=1, cutoff=0.5)
+    hooks = ", ".join(HOOKS)
+    return f"; did you mean {close[0]!r}? (hooks: {hooks})" if close else f" (hooks: {hooks})"
+
+
 def _call_hooks(
-    pm: pluggy.PluginManager,
-    plugin: object,
-    record: PluginRecord,
-    registry: Registry,
-    trace: bool,
+    pm: pluggy.PluginManager, plugin: object, record: PluginRecord, registry: Registry
 ) -> None:
-    for hook_name in _HOOKS:
+    for hook_name in HOOKS:
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():
             if impl.plugin is not plugin:
                 continue
-            register = registry._register_fn(hook_name, record)
-            kwargs = {"register": register}
-            if trace:
-                log.info("calling %s of plugin %r", hook_name, record.name)
+            kwargs: dict[str, Any] = {"register": registry.register_callback(hook_name, record)}
+            before = _registered(record)
+            start = time.perf_counter()
             try:
                 function: Callable[..., object] = impl.function
                 returned = function(*(kwargs[arg] for arg in impl.argnames))
             except (Exception, SystemExit) as exc:
-                message = f"{hook_name} raised {type(exc).__name__}: {exc}"
-                record.errors.append(message)
-                log.warning("plugin %r: %s", record.name, message)
+                record.fail(f"{hook_name} raised {type(exc).__name__}: {exc}", exc)
                 continue
+            finally:
+                _trace(
+                    "plugin %r: %s took %.2f ms, registered %d",
+                    record.name,
+                    hook_name,
+                    _ms_since(start),
+                    _registered(record) - before,
+                )
             if returned is not None:
-                message = (
+                record.fail(
                     f"{hook_name} returned {type(returned).__name__}, which is ignored: "
                     "hooks register things by calling register(...) and return None"
                 )
-                record.errors.append(message)
-                log.warning("plugin %r: %s", record.name, message)
+
+
+def _registered(record: PluginRecord) -> int:
+    return len(record.models) + len(record.policies) + len(record.judges) + len(record.event_sinks)

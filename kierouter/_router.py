@@ -9,36 +9,43 @@
 :class:`Router` is async-first; :class:`SyncRouter` is the same API for scripts, running its own
 event loop in a background thread. :meth:`Router.task` rebuilds a :class:`TaskHandle` from a task
 id, e.g. to fetch a result later. See :mod:`kierouter._run` for what happens inside a job.
+
+Tasks the router *watches* (a task that passed its deadline while the job moved on, under a
+policy whose ``on_timeout`` is ``escalate``) may finish after :meth:`Router.generate` returned:
+the result lists them in ``Result.watching``; the router follows them in the background, saves
+their images as ``extra`` attempts, journals them and sends an ``extra`` event;
+:meth:`Router.drain` waits for them and returns how they ended, and :meth:`Router.aclose` waits
+for them too (each within ``PollConfig.watch_limit``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
-import re
-import secrets
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._completion import Completion, PollConfig, WebhookConfig
+from ._budget import SpendLimit
+from ._completion import PollConfig, WebhookConfig
 from ._cooldown import Cooldown
 from ._errors import (
     ConfigurationError,
-    GenerationFailedError,
-    TaskTimeoutError,
-    ValidationError,
 )
 from ._events import EventBus, EventSink
-from ._inputs import fit_plan, has_local_inputs
-from ._models import Attempt, ImageFile, ImageRequest, Result, TaskStatus
-from ._run import Existing, Job, Journal, RunContext
+from ._inputs import has_local_inputs
+from ._models import Attempt, ImageRequest, Result, TaskStatus
+from ._planning import Planner, apply_config_pricing, check_job_key, new_outcome_stats
+from ._run import Existing, Job, JobState, Journal, RunContext, Watcher
+from ._run.follow import reconcile
+from ._task import TaskHandle
 
 if TYPE_CHECKING:
     import httpx
 
+    from ._history import History
     from ._plugins import Registry
     from ._transport import KieClient
     from ._upload_cache import UploadCache
@@ -46,93 +53,7 @@ if TYPE_CHECKING:
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
 
-__all__ = ["PollConfig", "Router", "SyncRouter", "SyncTaskHandle", "TaskHandle", "WebhookConfig"]
-
-_JOB_KEY = re.compile(r"^[^\x00-\x1f\x7f/\\]{1,200}$")
-
-
-def _as_request(request: ImageRequest | str) -> ImageRequest:
-    if isinstance(request, str):
-        return ImageRequest(prompt=request)
-    if not isinstance(request, ImageRequest):
-        raise ValidationError("request", f"expected an ImageRequest or a prompt, got {request!r}")
-    return request
-
-
-def _check_job_key(job_key: str | None) -> str:
-    if job_key is None:
-        return f"job-{secrets.token_hex(8)}"
-    if not isinstance(job_key, str) or not _JOB_KEY.match(job_key):
-        raise ValidationError(
-            "job_key", "must be 1–200 characters without slashes or control characters"
-        )
-    return job_key
-
-
-class TaskHandle:
-    """A KIE task by id: check it, wait for it, download its images. Rebuildable any time.
-
-    Get one from :meth:`Router.task`; it needs only the task id and the model id.
-    """
-
-    def __init__(self, router: Router, task_id: str, model: str) -> None:
-        self._router = router
-        self.task_id = task_id
-        self.model = model
-        self.card = router.registry.card(model)
-        self.provider = router.registry.provider(model)
-
-    def __repr__(self) -> str:
-        return f"<TaskHandle {self.task_id} {self.model}>"
-
-    async def status(self) -> TaskStatus:
-        """One status read."""
-        return await self._router._completion.read_status(self.provider, self.card, self.task_id)
-
-    async def wait(self, timeout: float | None = None) -> TaskStatus:  # noqa: ASYNC109
-        """Poll until the task is final; :class:`~kierouter.TaskTimeoutError` after ``timeout``."""
-        completion = self._router._completion
-        limit = timeout if timeout is not None else completion.task_timeout(self.card)
-        status = await self.status()
-        if status.done:
-            return status
-        return await completion.wait(
-            job_key=f"task-{self.task_id}",
-            card=self.card,
-            provider=self.provider,
-            task_id=self.task_id,
-            deadline=time.monotonic() + limit,
-            emit=self._router.events.emit,
-        )
-
-    async def download(
-        self,
-        directory: str | os.PathLike[str],
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 - a task deadline, not a call timeout
-    ) -> tuple[ImageFile, ...]:
-        """Wait for the task, then download its images into ``directory``.
-
-        Expired links are re-minted through the download-url endpoint. Raises
-        :class:`~kierouter.GenerationFailedError` when the task failed.
-        """
-        status = await self.wait(timeout)
-        if status.state != "success":
-            raise GenerationFailedError(
-                status.fail_message or "the task failed", task_id=self.task_id
-            )
-        files = []
-        for index, url in enumerate(status.urls, start=1):
-            files.append(
-                await self._router._downloader.fetch(
-                    url,
-                    directory,
-                    f"{self.task_id}-{index}",
-                    task_id=self.task_id,
-                    provider=self.provider,
-                )
-            )
-        return tuple(files)
+__all__ = ["PollConfig", "Router", "TaskHandle", "WebhookConfig"]
 
 
 class Router:
@@ -146,12 +67,18 @@ class Router:
             (default ``$KIE_API_KEY``), ``base_url`` and ``transport``.
         policy: default policy, by name or as a :class:`~kierouter.Policy`.
         judge: default judge: a callable or a registered judge name (``"basic"`` is built in).
-        out_dir: default folder for downloaded images; ``None`` keeps URLs only.
+        out_dir: default folder for downloaded images; ``None`` keeps URLs only. It is created
+            and checked for writing before a job's first create.
         webhook: a :class:`WebhookConfig` to complete tasks by callback instead of polling.
         poll: a :class:`PollConfig`.
         latency_scale: multiplies every model latency the router waits on (``1 / time_scale``
             against the emulator).
-        allow_private_downloads: allow result URLs on loopback/private addresses (emulator only).
+        allow_private_downloads: allow result URLs on any loopback/private address. Without it,
+            results on KIE's own host are still fetched when the base URL is on loopback or a
+            private network (an emulator: ``KIE_BASE_URL=http://127.0.0.1:8799``).
+        budget: credits every job of this router may spend together (``None``: no limit). Each
+            create holds its price first; a create that would pass the limit raises
+            :class:`~kierouter.BudgetReachedError`. Safe under any number of concurrent jobs.
         event_sinks: callables (or ``{name: callable}``) that receive every event.
         config: a loaded kierouter configuration (price overrides, policies).
         journal: an object recording intents, task ids, attempts and results (see ``Journal``).
@@ -159,6 +86,9 @@ class Router:
         upload_cache: where uploads of local input images are remembered (default: in memory;
             a :class:`~kierouter.SqliteUploadCache` keeps them across runs).
         upload_url: KIE's upload host (default: see :class:`~kierouter.Uploader`).
+        log: record every job in the history ``kierouter logs`` shows (``logs.db`` in the
+            user's data folder, or ``$KIEROUTER_HOME``): prompt, policy, model, attempts,
+            credits, files, task ids; never a secret.
     """
 
     def __init__(
@@ -181,16 +111,21 @@ class Router:
         config: Any = None,
         journal: Journal | None = None,
         cooldown: Cooldown | None = None,
+        budget: float | None = None,
+        log: bool = False,
         upload_cache: UploadCache | None = None,
         upload_url: str | None = None,
     ) -> None:
-        from ._downloads import Downloader
         from ._plugins import load_registry
         from ._transport import KieClient
         from ._uploads import UPLOAD_REUSE, Uploader
 
-        if latency_scale <= 0:
-            raise ConfigurationError("latency_scale must be positive")
+        finite = isinstance(latency_scale, int | float) and math.isfinite(latency_scale)
+        if isinstance(latency_scale, bool) or not finite or latency_scale <= 0:
+            raise ConfigurationError(
+                f"latency_scale must be a finite positive number, got {latency_scale!r}"
+            )
+        spend = SpendLimit(budget)  # refuses a NaN, infinite or negative budget
         if registry is None:
             registry = (
                 load_registry()
@@ -199,7 +134,7 @@ class Router:
             )
         self.registry = registry
         self.config = config
-        _apply_config_pricing(registry, config)
+        apply_config_pricing(registry, config)
         self._own_client = client is None
         self.client = client or KieClient(api_key, base_url=base_url, transport=transport)
         self.policy = policy
@@ -208,13 +143,9 @@ class Router:
         self.poll = poll or PollConfig()
         self.latency_scale = latency_scale
         self.events = EventBus(registry.event_sinks)
-        sinks = event_sinks.items() if isinstance(event_sinks, Mapping) else event_sinks
-        for item in sinks:
-            if isinstance(item, tuple):
-                self.events.add(item[0], item[1])
-            else:
-                self.events.add(getattr(item, "__name__", type(item).__name__), item)
-        self.stats = _new_outcome_stats()
+        self.events.add_all(event_sinks)
+        self.stats = new_outcome_stats()
+        self._planner = Planner(registry, config, self.stats)
         self.webhook = webhook
         self._receiver: WebhookReceiver | None = None
         if webhook is not None:
@@ -225,13 +156,30 @@ class Router:
                 hmac_key=webhook.hmac_key,
                 max_skew=webhook.max_skew,
                 max_body=webhook.max_body,
+                read_timeout=webhook.read_timeout,
+                spool=webhook.spool,
             )
             if webhook.public_url is None and webhook.listen is None:
                 raise ConfigurationError(
                     "WebhookConfig needs public_url (where KIE reaches your receiver) or listen"
                 )
-        self._completion = Completion(self.client, poll=self.poll, latency_scale=latency_scale)
-        self._downloader = Downloader(self.client, allow_private=allow_private_downloads)
+        self._watcher = Watcher()
+        self._ctx = RunContext.build(
+            registry,
+            self.client,
+            poll=self.poll,
+            latency_scale=latency_scale,
+            allow_private_downloads=allow_private_downloads,
+            cooldown=cooldown,
+            events=self.events,
+            receiver=self._receiver,
+            public_url=webhook.public_url if webhook is not None else None,
+            stats=self.stats,
+            spend=spend,
+            journal=journal,
+        )
+        self._completion = self._ctx.completion
+        self._downloader = self._ctx.downloader
         #: Uploads local input images (after planning, once per content); see Uploader.
         self.uploads = Uploader(
             self.client,
@@ -239,24 +187,15 @@ class Router:
             cache=upload_cache,
             reuse_for=UPLOAD_REUSE * latency_scale,  # an emulator's days pass faster
         )
-        self._ctx = RunContext(
-            registry=registry,
-            client=self.client,
-            completion=self._completion,
-            downloader=self._downloader,
-            cooldown=cooldown or Cooldown(period=60.0 * max(latency_scale, 0.01)),
-            events=self.events,
-            receiver=self._receiver,
-            public_url=webhook.public_url if webhook is not None else None,
-            stats=self.stats,
-            latency_scale=latency_scale,
-            create_retries=self.poll.create_retries,
-            retry_backoff=self.poll.retry_backoff,
-        )
-        self._default_judge = self._resolve_judge(judge) if judge is not None else None
+        self._default_judge = self._planner.resolve_judge(judge) if judge is not None else None
         self._stack: contextlib.AsyncExitStack | None = None
         self._server: Any = None
         self._start_lock: asyncio.Lock | None = None
+        self._history: History | None = None
+        if log:
+            from ._history import History
+
+            self._history = History()
 
     def __repr__(self) -> str:
         name = self.policy if isinstance(self.policy, str) else self.policy.name
@@ -283,9 +222,11 @@ class Router:
             if self._stack is not None:
                 return
             stack = contextlib.AsyncExitStack()
+            if self._receiver is not None:
+                stack.push_async_callback(self._receiver.aclose)  # its spool reader, if any
             webhook = self.webhook
             if webhook is not None and webhook.listen is not None and self._receiver is not None:
-                from ._http_server import serve
+                from ._server import RECEIVER_LIMITS, serve
 
                 host, _, port = webhook.listen.rpartition(":")
                 if not host or not port.isdigit():
@@ -293,15 +234,21 @@ class Router:
                         f"WebhookConfig.listen must be 'host:port', got {webhook.listen!r}"
                     )
                 self._server = await stack.enter_async_context(
-                    serve(self._receiver, host=host.strip("[]"), port=int(port))
+                    serve(
+                        self._receiver,
+                        host=host.strip("[]"),
+                        port=int(port),
+                        limits=RECEIVER_LIMITS,
+                    )
                 )
                 if webhook.public_url is None:
                     self._ctx.public_url = self._server.url
             self._stack = stack
 
     async def aclose(self) -> None:
-        """Stop the webhook server, drain event sinks, close the upload cache's file and the HTTP
-        client (if the router's)."""
+        """Wait for watched tasks (:meth:`drain`), stop the webhook server, drain event sinks,
+        close the upload cache's file and the HTTP client (if the router's)."""
+        await self._watcher.wait()
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
@@ -334,52 +281,41 @@ class Router:
         """Status reads made so far, by model."""
         return dict(self._completion.reads)
 
+    @property
+    def spent(self) -> float:
+        """Credits KIE charged for this router's tasks so far (settled amounts)."""
+        return self._ctx.spend.spent
+
+    @property
+    def budget(self) -> float | None:
+        """The router-wide spend limit (``Router(budget=...)``), or ``None``."""
+        return self._ctx.spend.limit
+
+    @property
+    def budget_reached(self) -> bool:
+        """True once a create was refused because the spend limit had no room for it."""
+        return self._ctx.spend.reached is not None
+
+    def watching(self, job_key: str | None = None) -> tuple[str, ...]:
+        """Task ids still watched in the background (of one job, or of every job)."""
+        return self._watcher.watching(job_key)
+
+    async def drain(self, job_key: str | None = None) -> list[Attempt]:
+        """Wait until every watched task (of ``job_key``, or of every job) has ended and been
+        recorded; return the attempts they ended with: ``extra`` (paid, images saved),
+        ``failed`` or ``timeout``. Each watch ends within ``PollConfig.watch_limit``.
+
+        A watched task that ended while its job still ran is in that job's result already (its
+        hedged attempt became the extra); the ones that were still running when the job
+        returned are exactly those its ``Result.watching`` names.
+        """
+        return await self._watcher.wait(job_key)
+
     # -- planning ------------------------------------------------------------------------------
-
-    def _resolve_policy(self, policy: str | Policy | None) -> Policy:
-        resolved: Policy = _policy_engine().resolve_policy(
-            policy if policy is not None else self.policy,
-            registry=self.registry,
-            config=self.config,
-        )
-        return resolved
-
-    def _plan(self, request: ImageRequest, policy: Policy) -> Plan:
-        result: Plan = _policy_engine().plan(request, self.registry.cards, policy, stats=self.stats)
-        return result
-
-    def _prepare(
-        self, request: ImageRequest | str, policy: str | Policy | None, *, resuming: bool = False
-    ) -> tuple[ImageRequest, Policy, Plan]:
-        req = _as_request(request).validate()
-        resolved = self._resolve_policy(policy)
-        req = _policy_engine().apply_policy_options(req, resolved)
-        if resuming:  # a paid task is collected even if its input file is gone since
-            return req, resolved, self._plan(req, resolved)
-        # local input files: checked now (nothing sent); models they are too big for left out
-        plan = fit_plan(req, resolved, self.registry.cards, lambda p: self._plan(req, p))
-        return req, resolved, plan
 
     def explain(self, request: ImageRequest | str, policy: str | Policy | None = None) -> Plan:
         """The ranked plan for ``request`` (models, reasons, expected cost); no network call."""
-        return self._prepare(request, policy)[2]
-
-    def _resolve_judge(self, judge: Judge | str | None) -> Judge | None:
-        if judge is None:
-            return self._default_judge
-        if isinstance(judge, str):
-            found = self.registry.judges.get(judge)
-            if found is not None:
-                return found
-            from .judging import BUILTIN_JUDGES
-
-            if judge in BUILTIN_JUDGES:
-                return BUILTIN_JUDGES[judge]
-            known = sorted({*self.registry.judges, *BUILTIN_JUDGES})
-            raise ConfigurationError(f"unknown judge {judge!r}; known judges: {', '.join(known)}")
-        if not callable(judge):
-            raise ConfigurationError(f"judge must be a callable or a name, got {judge!r}")
-        return judge
+        return self._planner.prepare(request, policy if policy is not None else self.policy)[2]
 
     def _job(
         self,
@@ -392,19 +328,22 @@ class Router:
         prior: Sequence[Attempt] = (),
         resuming: bool = False,
     ) -> Job:
-        req, resolved, plan = self._prepare(request, policy, resuming=resuming)
-        return Job(
+        req, resolved, plan = self._planner.prepare(
+            request, policy if policy is not None else self.policy, check_inputs=not resuming
+        )
+        state = JobState(
             self._ctx,
             request=req,
             policy=resolved,
             plan=plan,
-            job_key=_check_job_key(job_key),
+            job_key=check_job_key(job_key),
             out_dir=Path(out_dir) if out_dir is not None else self.out_dir,
-            judge=self._resolve_judge(judge),
+            judge=self._planner.resolve_judge(judge) if judge is not None else self._default_judge,
             journal=self.journal,
             prior=prior,
             inputs=self.uploads.resolve if has_local_inputs(req) else None,
         )
+        return Job(state, self._watcher)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -417,11 +356,15 @@ class Router:
         out_dir: str | os.PathLike[str] | None = None,
         judge: Judge | str | None = None,
     ) -> Result:
-        """Run one job: plan, create, wait, download, judge, escalate; return its Result.
+        """Run one job: plan, create, follow, deliver, judge, escalate; return its Result.
 
-        Raises :class:`~kierouter.ValidationError` before any call for a bad request,
-        :class:`~kierouter.JobFailedError` or :class:`~kierouter.BudgetExhaustedError` (both
-        listing the attempts) when no model served it, :class:`~kierouter.AuthError` /
+        Raises :class:`~kierouter.ValidationError` before any call for a bad request and
+        :class:`~kierouter.ConfigurationError` when the output folder cannot be written (nothing
+        sent); :class:`~kierouter.JobFailedError` or :class:`~kierouter.BudgetExhaustedError`
+        (both listing the attempts) when no model served it;
+        :class:`~kierouter.BudgetReachedError` when the router's ``budget`` has no room;
+        :class:`~kierouter.PaidUndeliveredError` (carrying the paid ``Result``) when KIE made
+        the image but it could not be saved; :class:`~kierouter.AuthError` /
         :class:`~kierouter.InsufficientCreditsError` when KIE refuses the account, and
         :class:`~kierouter.AmbiguousSubmissionError` when a create's answer was lost and no
         callback named the task.
@@ -429,6 +372,8 @@ class Router:
         job = self._job(request, policy=policy, job_key=job_key, out_dir=out_dir, judge=judge)
         if self._stack is None:  # started already: no lock round trip per job
             await self.start()
+        if self._history is not None:
+            return await self._history.track(job, job.run(), base_url=self.client.base_url)
         return await job.run()
 
     async def resume(
@@ -436,8 +381,8 @@ class Router:
         request: ImageRequest | str,
         *,
         job_key: str,
-        model: str,
-        task_id: str | None,
+        model: str | None = None,
+        task_id: str | None = None,
         attempt_no: int = 1,
         prior_attempts: Sequence[Attempt] = (),
         policy: str | Policy | None = None,
@@ -448,8 +393,10 @@ class Router:
 
         With ``task_id`` the task is awaited (callback or polling), downloaded and judged; with
         ``task_id=None`` (an ambiguous create) only a callback carrying ``job_key`` can name it.
-        If it does not serve the job, the remaining rungs of the plan run, skipping every model
-        in ``prior_attempts`` and ``model``. ``prior_attempts`` also count against the budget.
+        If it does not serve the job, the remaining rungs of the plan run (where the money rule
+        allows another create), skipping every model in ``prior_attempts`` and ``model``.
+        ``prior_attempts`` also count against the budget. With ``model=None`` no task is
+        pending: the plan goes on after ``prior_attempts``.
         """
         job = self._job(
             request,
@@ -460,10 +407,33 @@ class Router:
             prior=prior_attempts,
             resuming=True,
         )
-        job.budget.take_attempt()  # the existing create was one of the job's attempts
+        existing = None
+        if model is not None:
+            job.budget.take_attempt()  # the existing create was one of the job's attempts
+            existing = Existing(model, task_id, attempt_no)
         await self.start()
         skip = {a.model for a in prior_attempts if a.outcome != "skipped"}
-        return await job.run(existing=Existing(model, task_id, attempt_no), skip=sorted(skip))
+        return await job.run(existing=existing, skip=sorted(skip))
+
+    async def watch(
+        self,
+        request: ImageRequest | str,
+        *,
+        job_key: str,
+        model: str,
+        task_id: str,
+        attempt_no: int = 1,
+        policy: str | Policy | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Watch a hedged task created earlier (a resumed batch): it ends as an ``extra``,
+        ``failed`` or ``timeout`` attempt in the journal; :meth:`drain` waits for it."""
+        job = self._job(
+            request, policy=policy, job_key=job_key, out_dir=out_dir, judge=None, resuming=True
+        )
+        await self.start()
+        run = job.adopt(Existing(model, task_id, attempt_no))
+        self._watcher.start(job.state, run, held=False)  # no job of it runs here
 
     async def reconcile(
         self,
@@ -478,28 +448,8 @@ class Router:
         status read and returns that status (``None`` when no callback arrived). Needs a
         webhook whose ``token_secret`` matches the one the create was sent with.
         """
-        if self._receiver is None:
-            raise ConfigurationError("reconcile needs a webhook (callbacks carry the job key)")
         await self.start()
-        card = self.registry.card(model)
-        provider = self.registry.provider(model)
-        waiter = self._receiver.expect(job_key)
-        try:
-            status = await self._completion.wait(
-                job_key=job_key,
-                card=card,
-                provider=provider,
-                task_id=None,
-                deadline=time.monotonic() + timeout,
-                waiter=waiter,
-                emit=self.events.emit,
-            )
-        except TaskTimeoutError:
-            return None
-        finally:
-            self._receiver.forget(job_key)
-        self.events.emit("reconciled", job_key, model=model, task_id=status.task_id)
-        return status
+        return await reconcile(self._ctx, job_key, model=model, timeout=timeout)
 
     def task(self, task_id: str, *, model: str) -> TaskHandle:
         """A handle on an existing task (e.g. from a Result or a journal)."""
@@ -508,34 +458,3 @@ class Router:
     async def credits(self) -> float:
         """The account's credit balance."""
         return await self.client.credits()
-
-
-def _apply_config_pricing(registry: Registry, config: Any) -> None:
-    """Apply ``[pricing]`` overrides from a loaded configuration, when it has some."""
-    pricing = getattr(config, "pricing", None)
-    if pricing:
-        known = {k: v for k, v in dict(pricing).items() if k in registry.cards}
-        registry.with_pricing(known)
-
-
-_POLICY_ENGINE: Any = None
-
-
-def _policy_engine() -> Any:
-    # Imported on first use: kierouter.policy stays out of `import kierouter`'s path. Kept once
-    # found: each job asks for it three times.
-    global _POLICY_ENGINE
-    if _POLICY_ENGINE is None:
-        from . import policy
-
-        _POLICY_ENGINE = policy
-    return _POLICY_ENGINE
-
-
-def _new_outcome_stats() -> Any:
-    factory = getattr(_policy_engine(), "OutcomeStats", None)
-    return factory() if factory is not None else None
-
-
-# The blocking facade lives in its own module; re-exported here (kierouter.SyncRouter).
-from ._sync import SyncRouter, SyncTaskHandle  # noqa: E402

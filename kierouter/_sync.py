@@ -6,14 +6,22 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._errors import KieRouterError
-from ._models import ImageFile, ImageRequest, Result, TaskStatus
+from ._models import Attempt, ImageFile, ImageRequest, Result, TaskStatus
 
 if TYPE_CHECKING:
+    import httpx
+
+    from ._completion import PollConfig, WebhookConfig
+    from ._cooldown import Cooldown
+    from ._events import EventSink
+    from ._plugins import Registry
     from ._router import Router, TaskHandle
+    from ._run import Journal
+    from ._transport import KieClient
     from .judging import Judge
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
@@ -44,19 +52,66 @@ class SyncTaskHandle:
         return self._owner._call(self._handle.wait(timeout))
 
     def download(
-        self, directory: str | os.PathLike[str], *, timeout: float | None = None
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        timeout: float | None = None,
+        stem: str | None = None,
     ) -> tuple[ImageFile, ...]:
         """Wait for the task and download its images."""
-        return self._owner._call(self._handle.download(directory, timeout=timeout))
+        return self._owner._call(self._handle.download(directory, timeout=timeout, stem=stem))
 
 
 class SyncRouter:
     """:class:`Router` for scripts: the same methods, blocking. Use ``with SyncRouter() as r``.
 
-    It runs its own event loop in a daemon thread; every call is submitted to it.
+    It takes the same arguments as :class:`Router`, runs its own event loop in a daemon thread
+    and submits every call to it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        plugins: Iterable[object] | None = None,
+        *,
+        registry: Registry | None = None,
+        client: KieClient | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | str | None = None,
+        policy: str | Policy = "auto",
+        judge: Judge | str | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        webhook: WebhookConfig | None = None,
+        poll: PollConfig | None = None,
+        latency_scale: float = 1.0,
+        allow_private_downloads: bool = False,
+        event_sinks: Iterable[EventSink] | Mapping[str, EventSink] = (),
+        config: Any = None,
+        journal: Journal | None = None,
+        cooldown: Cooldown | None = None,
+        budget: float | None = None,
+        log: bool = False,
+    ) -> None:
+        options: dict[str, Any] = {
+            "registry": registry,
+            "client": client,
+            "api_key": api_key,
+            "base_url": base_url,
+            "transport": transport,
+            "policy": policy,
+            "judge": judge,
+            "out_dir": out_dir,
+            "webhook": webhook,
+            "poll": poll,
+            "latency_scale": latency_scale,
+            "allow_private_downloads": allow_private_downloads,
+            "event_sinks": event_sinks,
+            "config": config,
+            "journal": journal,
+            "cooldown": cooldown,
+            "budget": budget,
+            "log": log,
+        }
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="kierouter-sync", daemon=True
@@ -67,7 +122,7 @@ class SyncRouter:
         async def build() -> Router:
             from ._router import Router
 
-            router = Router(*args, **kwargs)
+            router = Router(plugins, **options)
             await router.start()
             return router
 
@@ -118,9 +173,37 @@ class SyncRouter:
             )
         )
 
-    def resume(self, request: ImageRequest | str, **kwargs: Any) -> Result:
+    def resume(
+        self,
+        request: ImageRequest | str,
+        *,
+        job_key: str,
+        model: str | None = None,
+        task_id: str | None = None,
+        attempt_no: int = 1,
+        prior_attempts: Sequence[Attempt] = (),
+        policy: str | Policy | None = None,
+        out_dir: str | os.PathLike[str] | None = None,
+        judge: Judge | str | None = None,
+    ) -> Result:
         """See :meth:`Router.resume`."""
-        return self._call(self._router.resume(request, **kwargs))
+        return self._call(
+            self._router.resume(
+                request,
+                job_key=job_key,
+                model=model,
+                task_id=task_id,
+                attempt_no=attempt_no,
+                prior_attempts=prior_attempts,
+                policy=policy,
+                out_dir=out_dir,
+                judge=judge,
+            )
+        )
+
+    def drain(self, job_key: str | None = None) -> list[Attempt]:
+        """See :meth:`Router.drain`."""
+        return self._call(self._router.drain(job_key))
 
     def reconcile(self, job_key: str, *, model: str, timeout: float) -> TaskStatus | None:
         """See :meth:`Router.reconcile`."""

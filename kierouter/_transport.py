@@ -2,6 +2,9 @@
 
 KIE answers business errors as HTTP 200 with the real code in the body, and sometimes as a real
 HTTP status: both are checked, and every code maps to one class in :mod:`kierouter._errors`.
+Cloudflare, in front of KIE, refuses some clients with HTTP 403 ``error code: 1010``: that is a
+:class:`~kierouter.BlockedClientError` (send a User-Agent, check the network), never an auth or
+validation error.
 
 Retries (stamina): reads (status, credit, download-url) retry transient failures with capped,
 jittered backoff and honour ``Retry-After`` up to a cap. Creates are billed, so a create is
@@ -28,6 +31,7 @@ import msgspec
 
 from ._errors import (
     AmbiguousSubmissionError,
+    BlockedClientError,
     ConfigurationError,
     KieError,
     MalformedResponseError,
@@ -41,7 +45,7 @@ from ._ratelimit import RateLimiter, WindowLimiter
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["DEFAULT_BASE_URL", "USER_AGENT", "KieClient"]
+__all__ = ["DEFAULT_BASE_URL", "USER_AGENT", "KieClient", "clean_key", "unwrap"]
 
 DEFAULT_BASE_URL = "https://api.kie.ai"
 USER_AGENT = "kierouter/0.1.0 (+https://pypi.org/project/kierouter/)"
@@ -83,12 +87,38 @@ def _skip_missing_sniffio() -> None:
         sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
+def clean_key(key: str | None) -> str | None:
+    """An API key with surrounding whitespace (a trailing newline from a file or a paste)
+    removed; a key with control characters inside is refused, without ever showing it."""
+    if key is None:
+        return None
+    register_secret(key)
+    cleaned = key.strip()
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in cleaned):
+        raise ConfigurationError(
+            "the KIE API key contains control characters (a line break or tab inside it?); "
+            "copy it again from kie.ai → API Keys. It is not shown here"
+        )
+    register_secret(cleaned)
+    return cleaned or None
+
+
+def _blocked(status: int, content: bytes) -> bool:
+    """Cloudflare's refusal of a client (HTTP 403 ``error code: 1010``): not KIE speaking."""
+    return status == 403 and b"error code: 1010" in content[:2000]
+
+
 def unwrap(status: int, content: bytes, headers: Mapping[str, str]) -> Any:
     """Return the ``data`` of a KIE envelope, or raise the error its HTTP status or code means."""
     retry_after = _retry_after(headers)
     try:
         body = _json_decoder.decode(content)
     except msgspec.DecodeError:
+        if _blocked(status, content):
+            raise BlockedClientError(
+                "Cloudflare in front of KIE refused this client (HTTP 403, error code 1010); "
+                "nothing reached KIE"
+            ) from None
         if status != 200:
             raise error_for_code(
                 status, f"HTTP {status}", http_status=status, retry_after=retry_after
@@ -145,8 +175,7 @@ class KieClient:
         read_timeout: float = 30.0,
         max_connections: int = 200,
     ) -> None:
-        self._api_key = api_key if api_key is not None else os.environ.get("KIE_API_KEY")
-        register_secret(self._api_key)
+        self._api_key = clean_key(api_key if api_key is not None else os.environ.get("KIE_API_KEY"))
         self.base_url = (base_url or os.environ.get("KIE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.user_agent = user_agent
         self._transport = transport
@@ -212,7 +241,9 @@ class KieClient:
     def _auth(self) -> dict[str, str]:
         if not self._api_key:
             raise ConfigurationError(
-                "no KIE API key: set KIE_API_KEY (kie.ai → API Keys), or use --sim for the emulator"
+                "no KIE API key: pass api_key= to Router or KieClient, or set KIE_API_KEY "
+                "(kie.ai → API Keys); to run without one, point them at the built-in emulator, "
+                "kierouter.sim.Emulator (base_url=emu.base_url, api_key=emu.api_key)"
             )
         return {"Authorization": f"Bearer {self._api_key}"}
 
@@ -282,6 +313,8 @@ class KieClient:
         """stamina backoff hook: retry transient errors; wait out a bounded Retry-After."""
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
             return exc.retry_after if exc.retry_after <= self.max_retry_after else False
+        if isinstance(exc, BlockedClientError):
+            return False  # the same client is refused the same way
         if isinstance(exc, TransportError):
             return True
         return isinstance(exc, KieError) and exc.transient

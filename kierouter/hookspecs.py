@@ -83,8 +83,10 @@ def kierouter_register_models(register: RegisterModel) -> None:
 
     ``card`` is a :class:`~kierouter.ModelCard` whose ``id`` is KIE's model id; ``provider`` is a
     :class:`~kierouter.provider.Provider` that builds its create calls and parses its answers.
-    A model id registered by two plugins is rejected; the second registration is recorded as
-    that plugin's error.
+    The card is checked (field types, ranges, finite numbers; see the hook reference) and a bad
+    one is refused by id and recorded as the plugin's error. A model id registered by two
+    plugins is kept by the first loaded (in-process plugins in the order given, then entry
+    points by name); the second registration is recorded as that plugin's error.
     """
 
 

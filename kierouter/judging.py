@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
-from ._models import ImageFile, ImageRequest, TaskStatus
+from ._models import Adaptation, ImageFile, ImageRequest, TaskStatus
 
 __all__ = ["BUILTIN_JUDGES", "BasicJudge", "Judge", "JudgeContext", "Verdict", "basic_judge"]
 
@@ -24,12 +24,26 @@ class Verdict(msgspec.Struct, frozen=True):
 
 
 class JudgeContext(msgspec.Struct, frozen=True, kw_only=True):
-    """What a judge sees: the request, the model that served it, its status and downloaded files."""
+    """What a judge sees: the request, the model that served it, its status and downloaded files.
+
+    ``request`` is the job's request as the user gave it; ``sent`` is that request as the
+    model's plugin sent it, with its adaptations (``adaptations``) applied: the aspect ratio it
+    snapped to, the resolution tier it used. Check images against ``sent``: a model asked for
+    4:1 that only draws 21:9 was sent 21:9. ``sent`` is ``None`` only for a context built by
+    hand; :attr:`asked` gives ``sent`` or else ``request``.
+    """
 
     request: ImageRequest
     model: str
     status: TaskStatus
     files: tuple[ImageFile, ...]
+    sent: ImageRequest | None = None
+    adaptations: tuple[Adaptation, ...] = ()
+
+    @property
+    def asked(self) -> ImageRequest:
+        """What the model was asked for: ``sent`` when known, else ``request``."""
+        return self.sent if self.sent is not None else self.request
 
 
 Judge = Callable[[JudgeContext], "Verdict | Awaitable[Verdict]"]
@@ -39,12 +53,12 @@ returns (or awaits) a `Verdict`. A rejection escalates the job.
 
 
 class BasicJudge:
-    """The built-in judge: every image exists, decodes, has the requested aspect ratio, and is
-    not blank.
+    """The built-in judge: every image exists, decodes, has the aspect ratio the model was sent
+    (``JudgeContext.sent``: the requested ratio as the plugin snapped it), and is not blank.
 
     Args:
         tolerance: accepted relative difference between the image's width/height and the
-            requested aspect ratio (0.03 = 3 %). Requests without a ratio (or ``auto``) skip it.
+            aspect ratio sent (0.03 = 3 %). Requests without a ratio (or ``auto``) skip it.
         min_stddev: an image whose every colour channel has a standard deviation below this
             (0–255 scale) is blank.
         max_decode_pixels: PNGs up to this size are decoded in full for the blank check; larger
@@ -87,7 +101,7 @@ class BasicJudge:
                     data = handle.read()
             except OSError as exc:
                 return Verdict(False, f"{where} is missing: {exc.strerror}")
-            problem = self._problem(data, context.request.ratio)
+            problem = self._problem(data, context.asked.ratio)
             if problem:
                 return Verdict(False, f"{where} {problem}")
         return Verdict(True, "")
@@ -107,8 +121,8 @@ class BasicJudge:
             actual = info.width / info.height
             if abs(actual / ratio - 1) > self.tolerance:
                 return (
-                    f"is {info.width}x{info.height} (ratio {actual:.3f}), not the requested "
-                    f"{ratio:.3f} within {self.tolerance:.0%}"
+                    f"is {info.width}x{info.height} (ratio {actual:.3f}), not the {ratio:.3f} "
+                    f"the model was asked for, within {self.tolerance:.0%}"
                 )
         pixels = info.width * info.height
         if info.format == "png" and pixels <= self.max_decode_pixels:

@@ -348,11 +348,17 @@ def check_count(
 
 
 def check_resolution(
-    card: ModelCard, request: ImageRequest, allowed: Iterable[str] = RESOLUTIONS
+    card: ModelCard, request: ImageRequest, allowed: Iterable[str] | None = None
 ) -> str | None:
-    """Return ``request.resolution`` if it is unset or one of ``allowed`` (``1K``/``2K``/``4K``)."""
+    """Return ``request.resolution`` if it is unset or a tier the model renders.
+
+    The tiers are ``card.capabilities.resolutions`` (all of ``1K``/``2K``/``4K`` when the card
+    lists none, as the planner reads it); ``allowed`` replaces them.
+    """
     if request.resolution is None:
         return None
+    if allowed is None:
+        allowed = card.capabilities.resolutions or RESOLUTIONS
     value: str = check_choice("resolution", request.resolution, allowed, model=card.id)
     return value
 

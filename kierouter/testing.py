@@ -202,7 +202,7 @@ class CallbackRecorder:
 @pytest.fixture
 async def kie_callbacks() -> AsyncIterator[CallbackRecorder]:
     """A running :class:`CallbackRecorder` on a free loopback port."""
-    from kierouter._http_server import serve
+    from kierouter._server import serve
 
     recorder = CallbackRecorder()
     async with serve(recorder) as server:

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ ENV = "KIEROUTER_RELIABILITY_REPORT"
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "reliability.md"
 COMMAND = "uv run python tests/reliability_report.py"
-TEST_GLOBS = ("tests/test_reliability_*.py", "tests/test_security_*.py")
+TEST_GLOBS = ("tests/test_reliability_*.py", "tests/test_security_*.py", "tests/test_money_*.py")
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Entry:
 
 
 ENTRIES: list[Entry] = []
+#: rows of the money soak's own table (tests/test_money_soak.py)
+MONEY: list[dict[str, Any]] = []
 
 
 class Recorder:
@@ -59,6 +62,10 @@ class Recorder:
     def record(self, area: str, what: str, *, tried: int, outcome: str, lost: int = 0) -> None:
         """Note that ``what`` (an attack or fault of ``area``) was tried ``tried`` times."""
         ENTRIES.append(Entry(area, what, int(tried), outcome, int(lost), self._test))
+
+    def record_money(self, row: dict[str, Any]) -> None:
+        """Note one run of the money soak (a row of its own table)."""
+        MONEY.append({**row, "test": self._test})
 
 
 @pytest.fixture
@@ -77,6 +84,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         fh.write(json.dumps(head) + "\n")
         for entry in ENTRIES:
             fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+        for row in MONEY:
+            fh.write(json.dumps({"money": row}, ensure_ascii=False) + "\n")
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -115,15 +124,88 @@ FOUND = (
     ("transport", "status-read retries slept with `time.sleep`, freezing the event loop (every "
      "job, the webhook receiver) for each backoff; the 200-job soak took minutes",
      "`async for` over stamina: the soak runs in about 25 s"),
+    ("run loop (issue 13)", "a download that failed after a billed task escalated and paid again "
+     "(4 tasks per job with persistent file errors, 2 for a 1.2 s blip)",
+     "retried with fresh links, then paid-undelivered with its task id, URLs and credits; "
+     "`kierouter fetch` and `batch resume` save it, never create again"),
+    ("status reads (issue 13)", "422 `recordInfo is null` (KIE's read lag) was a validation "
+     "error: the job dropped a task KIE would bill and created another",
+     "read again until the task's deadline; only KIE's own final state ends a task"),
+    ("timeouts (issue 13)", "a task past its deadline was dropped and recorded at 0 credits "
+     "(58 of 60 rows paid twice)",
+     "hedged: watched, its price held, its image kept (or serving the job); "
+     "`on_timeout = \"wait\"` follows it"),
+    ("budgets (issue 13)", "spend counted the cards' prices: KIE charging twice the card "
+     "overshot a batch budget by 47 %",
+     "held at the card's price, settled to what KIE charged; under a limit the first task of a "
+     "model runs alone"),
+    ("journal (issue 13)", "a kill between recording an attempt and its result counted the task "
+     "twice", "one transaction"),
+    ("judge (issue 13)", "`basic` judged the requested ratio, not the one the plugin snapped to: "
+     "a 4:1 banner paid 4 tasks for nothing", "judges see the request as sent"),
+    ("callbacks (issue 13)", "a task id named by a callback was lost when later reads failed; a "
+     "leaked callback URL replayed with another job's task served the job",
+     "journaled on arrival; another job's task is ignored"),
+    ("downloads (money soak)", "a truncated PNG (a transfer cut short) was saved as the result",
+     "the format's end mark is checked and the file fetched again"),
+    ("balance probe (money soak)", "reading the balance before each first create of a burst "
+     "sent a read per job", "read once after a task ends, never before a create"),
+    ("hedged tasks (review)", "a hedged task that finished while the next model ran sat as an "
+     "extra while a third task was paid", "it serves the job before another create"),
 )  # fmt: skip
+
+
+def _anchor(title: str) -> str:
+    """The id MkDocs gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    words = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return "-".join(words.split())
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(head: dict[str, Any], entries: list[dict[str, Any]]) -> str:
-    """The Markdown page for one run's entries."""
+def render_money(rows: list[dict[str, Any]]) -> list[str]:
+    """The money soak's own table (``tests/test_money_soak.py``), one line per run."""
+    if not rows:
+        return []
+    lines = [
+        "## Money soak",
+        "",
+        "Every fault that can strike after a create was accepted, at 20 % (and all at once), over",
+        "a batch (`kierouter.batch`, then `batch resume` once the faults clear) and through the",
+        "library (`Router.generate`, its journal, `Router.drain`, then each undelivered task's",
+        "handle). *Paid twice* counts rows with more than one billed task: each is a row hedged",
+        'at a deadline (`on_timeout = "escalate"`) or whose judge rejected an image (the',
+        "library runs of *all at once* use a judge that rejects one first image in ten); *other*",
+        "would be a row paid twice for no reason. Credits are what the emulator charged, what the",
+        "journal counts, and what the manifest (batch) or the library's results (`Result.credits`,",
+        "the attempts of its errors, the extras that ended after `generate` returned) add up to.",
+        "*Missing* counts billed tasks the journal or the manifest / results do not name.",
+        "",
+        "| Fault (20 %) | Path | Rows | Billed tasks | Paid twice: hedged / rejected / other "
+        "| Credits: emulator / journal / manifest or results | Missing "
+        "| Undelivered → saved later |",
+        "|---|---|---:|---:|---|---|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {_cell(r['fault'])} | {r['path']} | {r['rows']} | {r['billed']} "
+            f"| {r['hedged']} / {r['rejected']} / {r['other']} "
+            f"| {r['charged']:g} / {r['journal']:g} / {r['reported']:g} | {r['missing']} "
+            f"| {r['undelivered']} → {r['saved_later']} |"
+        )
+    tests = sorted({r["test"].split("::")[0] for r in rows})
+    lines += ["", f"Tests: {', '.join(f'`{t}`' for t in tests)}.", ""]
+    return lines
+
+
+def render(
+    head: dict[str, Any],
+    entries: list[dict[str, Any]],
+    money: Sequence[dict[str, Any]] = (),
+) -> str:
+    """The Markdown page for one run's entries (and the money soak's rows)."""
     grouped: dict[tuple[str, str], dict[str, Any]] = {}
     for e in entries:
         key = (e["area"], e["what"])
@@ -151,10 +233,27 @@ def render(head: dict[str, Any], entries: list[dict[str, Any]]) -> str:
         "",
     ]
     order = list(AREAS) + sorted({a for a, _ in grouped} - set(AREAS))
-    for area in order:
-        rows = [(w, r) for (a, w), r in grouped.items() if a == area]
-        if not rows:
-            continue
+    areas = [(area, [(w, r) for (a, w), r in grouped.items() if a == area]) for area in order]
+    areas = [(area, rows) for area, rows in areas if rows]
+    lines += [
+        "## Summary",
+        "",
+        "| Area | Kinds of attack or fault | Tried | Lost |",
+        "|---|---:|---:|---:|",
+    ]
+    for area, rows in areas:
+        title = AREAS.get(area, area)
+        tried = sum(r["tried"] for _, r in rows)
+        lost = sum(r["lost"] for _, r in rows)
+        lines.append(f"| [{_cell(title)}](#{_anchor(title)}) | {len(rows)} | {tried} | {lost} |")
+    if money:
+        kinds = len({r["fault"] for r in money})
+        billed = sum(r["billed"] for r in money)
+        lost = sum(r["missing"] + r["undelivered"] - r["saved_later"] + r["other"] for r in money)
+        lines.append(f"| [Money soak](#money-soak) (billed tasks) | {kinds} | {billed} | {lost} |")
+    lines.append("")
+    lines += render_money(list(money))
+    for area, rows in areas:
         lines += [f"## {AREAS.get(area, area)}", ""]
         lines += ["| Fault or attack | Tried | What happened | Lost |", "|---|---:|---|---:|"]
         for what, row in rows:
@@ -187,10 +286,12 @@ def main(argv: list[str]) -> int:
             return proc.returncode or 1
         lines = out.read_text(encoding="utf-8").splitlines()
     head = json.loads(lines[0])
-    entries = [json.loads(line) for line in lines[1:]]
-    head["tests"] = len({e["test"] for e in entries})
+    records = [json.loads(line) for line in lines[1:]]
+    entries = [r for r in records if "money" not in r]
+    money = [r["money"] for r in records if "money" in r]
+    head["tests"] = len({e["test"] for e in entries} | {m["test"] for m in money})
     head["date"] = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    PAGE.write_text(render(head, entries), encoding="utf-8")
+    PAGE.write_text(render(head, entries, money), encoding="utf-8")
     print(f"wrote {PAGE.relative_to(ROOT)} from {len(entries)} records")
     return 0
 

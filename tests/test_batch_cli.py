@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,8 @@ def test_run_with_sim_then_status_and_resume(
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     # not a terminal: plain progress lines on stderr, the last one the finished counts
-    assert captured.err.splitlines()[-1].startswith("[3/3] downloaded 3 | ")
+    assert re.match(r"\[\d+s\] 3/3 done · [\d.]+ credits", captured.err.splitlines()[-1])
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", captured.err)  # no control characters
     assert report["complete"] and report["counts"]["downloaded"] == 3 and report["spent"] > 0
     assert main(["batch", "status", str(out), "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
@@ -116,13 +118,13 @@ def test_a_configuration_file_keeps_the_command_line_defaults_it_does_not_set(
     import argparse
 
     from kierouter._config import load_config
-    from kierouter.cli.batch import _settings
+    from kierouter.cli._batch_settings import settings_for
 
     config = tmp_path / "kierouter.toml"
     config.write_text('[defaults]\npolicy = "budget"\n')
     args = argparse.Namespace()
-    with_file = _settings(args, load_config(config))
-    without = _settings(args, None)
+    with_file = settings_for(args, load_config(config))
+    without = settings_for(args, None)
     assert with_file.concurrency == without.concurrency
     assert with_file.create_limit == without.create_limit
     assert with_file.create_window == without.create_window

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from kierouter import ConfigurationError, ImageRequest, Router, hookimpl, load_registry
+from kierouter import ConfigurationError, ImageRequest, Router, explain, hookimpl, load_registry
 from kierouter._config import Config, load_config, parse_config
-from kierouter.policy import BUILTIN_POLICIES, Policy, explain, resolve_policy
+from kierouter.policy import BUILTIN_POLICIES, Policy, resolve_policy
 
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 
@@ -249,6 +249,22 @@ def test_webhook_and_polling_sections_build_router_settings(
     poll = config.polling.to_poll_config()
     assert poll.min_interval == 4 and poll.create_retries == 0 and poll.factor == 1.6
     assert not parse_config({}).webhook.enabled
+
+
+def test_a_spool_without_its_token_secret_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """[webhook] spool with its token secret's variable unset (or none named) is refused naming
+    the variable to set, not with the router's WebhookConfig wording a file user never wrote."""
+    monkeypatch.delenv("MY_TOKEN", raising=False)
+    webhook = {"public_url": "https://example.com", "spool": str(tmp_path / "spool.sqlite")}
+    named = parse_config({"webhook": {**webhook, "token_secret_env": "MY_TOKEN"}}).webhook
+    with pytest.raises(ConfigurationError, match=r"\[webhook\] spool .*\$MY_TOKEN"):
+        named.to_webhook_config()
+    with pytest.raises(ConfigurationError, match=r"set \[webhook\] token_secret_env"):
+        parse_config({"webhook": webhook}).webhook.to_webhook_config()
+    monkeypatch.setenv("MY_TOKEN", "shared-secret-123")
+    assert named.to_webhook_config().spool == webhook["spool"]
 
 
 def test_polling_table_has_every_pollconfig_field_with_its_default() -> None:

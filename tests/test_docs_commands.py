@@ -7,6 +7,7 @@ import importlib
 import io
 import re
 import shlex
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,16 @@ from kierouter.cli import COMMANDS, build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
-_CONSOLE = re.compile(r"^```console\n(.*?)^```$", re.S | re.M)
+# a fenced block, also indented inside a content tab (=== "CLI")
+_CONSOLE = re.compile(r"^( *)```console\n(.*?)^\1```$", re.S | re.M)
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
     """(where, argv) for each `$ ... kierouter ...` line in a console block."""
     found = []
     for page in PAGES:
-        for block in _CONSOLE.findall(page.read_text("utf-8")):
-            for line in block.replace("\\\n", " ").splitlines():
+        for _, block in _CONSOLE.findall(page.read_text("utf-8")):
+            for line in textwrap.dedent(block).replace("\\\n", " ").splitlines():
                 if not line.startswith("$ "):
                     continue
                 words = shlex.split(line[2:], comments=True)
@@ -67,3 +69,21 @@ def test_documented_command_parses(where: str, argv: list[str]) -> None:
             parser.parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"{where}\n{errors.getvalue()}" if exc.code else f"{where}: exited")
+
+
+_INSTALL = re.compile(r"^\s*(?:\$ )?(?:uv )?pip install (.+)$", re.M)
+_BLOCK = re.compile(r"^( *)```(?:console|bash|shell)\n(.*?)^\1```$", re.S | re.M)
+
+
+def test_install_lines_do_not_ask_a_package_index_for_kierouter() -> None:
+    """No install command in the docs or a plugin's README fetches kierouter or a plugin by bare
+    name: none is on a package index yet, so such a line fails as written."""
+    readmes = sorted((ROOT / "plugins").glob("*/README.md"))
+    wrong = []
+    for page in [*PAGES, *readmes]:
+        for _, block in _BLOCK.findall(page.read_text("utf-8")):
+            for args in _INSTALL.findall(block.replace("\\\n", " ")):
+                bare = [a for a in shlex.split(args) if re.fullmatch(r"kierouter(-[\w-]+)?", a)]
+                if bare:
+                    wrong.append(f"{page.relative_to(ROOT)}: pip install {args}")
+    assert wrong == []

@@ -33,7 +33,7 @@ def test_committed_model_pages_are_current(tmp_path: Path) -> None:
 def test_every_shipped_card_has_its_section() -> None:
     """Each model the shipped plugins register has a section, with its price, on its page."""
     generator = _generator()
-    registry = generator._registry()
+    registry = generator.shipped_registry()
     for card in registry.cards.values():
         page = (MODELS / f"{card.plugin}.md").read_text("utf-8")
         assert f"| model id | `{card.id}` |" in page

@@ -9,6 +9,7 @@ The examples are written for a real key (``Router(policy="budget", out_dir="out"
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,14 @@ from kierouter.sim import in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = (ROOT / "docs" / "index.md", ROOT / "README.md")
-_PYTHON = re.compile(r"^```python\n(.*?)^```$", re.S | re.M)
+# a fenced block, also indented inside a content tab (=== "Python")
+_PYTHON = re.compile(r"^( *)```python\n(.*?)^\1```$", re.S | re.M)
 _CALL = re.compile(r"\b(Sync)?Router\(")
 
 BLOCKS = [
-    (f"{page.name}#{n}", block)
+    (f"{page.name}#{n}", textwrap.dedent(block))
     for page in PAGES
-    for n, block in enumerate(_PYTHON.findall(page.read_text("utf-8")), start=1)
+    for n, (_, block) in enumerate(_PYTHON.findall(page.read_text("utf-8")), start=1)
 ]
 
 

@@ -31,15 +31,69 @@ def _result(task_id: str, credits: float = 3.5) -> Result:
     return Result(served_model="m", attempts=(attempt,), credits=credits, job_key="row-1")
 
 
+#: The allowed moves, written out by hand: the table in kierouter.journal must equal this.
+#: Each is a reason a job may move; every pair not here is refused (a wrongly added
+#: ``succeeded → planned`` or ``submitted → submitting`` would let a job pay twice).
+ALLOWED = {
+    ("planned", "submitting"),  # the intent of a create is durable
+    ("planned", "failed"),  # gave up with no live task
+    ("planned", "succeeded"),  # a watched (hedged) task served the job
+    ("planned", "undelivered"),  # ... and could not be saved
+    ("submitting", "submitted"),  # KIE returned the task id
+    ("submitting", "unknown"),  # the answer was lost
+    ("submitting", "planned"),  # KIE refused the create: no task
+    ("unknown", "submitted"),  # a callback or status read named the task
+    ("unknown", "planned"),  # the operator requeued it
+    ("submitted", "succeeded"),
+    ("submitted", "undelivered"),  # paid, images not saved
+    ("submitted", "planned"),  # failed, rejected or hedged: the money rule allows another
+    ("succeeded", "downloaded"),
+    ("succeeded", "undelivered"),  # the files vanished and could not be saved again
+    ("undelivered", "downloaded"),  # fetched again, never created again
+}
+STATES = (
+    "planned", "submitting", "submitted", "unknown", "succeeded", "undelivered", "downloaded",
+    "failed",
+)  # fmt: skip
+
+
+def test_the_transition_table_is_exactly_the_written_one() -> None:
+    """TRANSITIONS and JOB_STATES are exactly the hand-written table and states above."""
+    assert JOB_STATES == STATES
+    assert {(a, b) for a, moves in TRANSITIONS.items() for b in moves} == ALLOWED
+
+
+@pytest.mark.parametrize(("current", "wanted"), sorted(ALLOWED))
+def test_every_written_transition_is_allowed(current: str, wanted: str) -> None:
+    """check_transition lets each written move through."""
+    check_transition("row-1", current, wanted)
+
+
 @pytest.mark.parametrize(
     ("current", "wanted"),
-    [(a, b) for a, b in itertools.product(JOB_STATES, JOB_STATES) if b not in TRANSITIONS[a]],
+    [(a, b) for a, b in itertools.product(STATES, STATES) if (a, b) not in ALLOWED],
 )
-def test_every_transition_outside_the_table_is_refused(current: str, wanted: str) -> None:
-    """check_transition refuses every pair the table does not list (e.g. planned → submitted,
-    unknown → submitting, anything out of downloaded)."""
+def test_every_other_transition_is_refused(current: str, wanted: str) -> None:
+    """check_transition refuses every pair not written above, among them the two that would pay
+    twice (succeeded → planned, submitted → submitting) and anything out of downloaded or
+    failed, or from a paid state to failed."""
     with pytest.raises(JournalStateError, match=f"from {current} to {wanted}"):
         check_transition("row-1", current, wanted)
+
+
+def test_the_moves_that_would_pay_twice_are_refused() -> None:
+    """Named on their own, so a change to the table cannot slip them in."""
+    for current, wanted in [
+        ("succeeded", "planned"),
+        ("submitted", "submitting"),
+        ("unknown", "submitting"),
+        ("undelivered", "planned"),
+        ("undelivered", "submitting"),
+        ("submitted", "failed"),
+        ("undelivered", "failed"),
+    ]:
+        with pytest.raises(JournalStateError):
+            check_transition("row-1", current, wanted)
 
 
 def test_happy_path_and_attempt_records(journal: SqliteJournal) -> None:

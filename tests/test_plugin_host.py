@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 from typing import Any
 
@@ -96,39 +97,12 @@ def test_garbage_registration_is_rejected() -> None:
     assert len(registry.plugins[0].errors) == 3
 
 
-def _write_dist(site: Any, name: str, module_source: str) -> None:
-    pkg = site / f"{name}.py"
-    pkg.write_text(module_source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
-
-
-GOOD_PLUGIN = """
-from kierouter import hookimpl, ModelCard, Pricing
-from kierouter.provider import MarketProvider
-
-class P(MarketProvider):
-    def build_input(self, card, request, *, seed):
-        return {"prompt": request.prompt}, [], False
-
-@hookimpl
-def kierouter_register_models(register):
-    register(ModelCard(id="ep/good", family="ep", task_kinds=("generate",),
-             pricing=Pricing(credits=2), latency_p50=1, latency_p90=2, quality=5), P())
-"""
-
-
 @pytest.fixture
-def fake_site(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A directory on sys.path holding two entry-point plugins: one good, one that cannot import."""
-    _write_dist(tmp_path, "kr_good_plugin", GOOD_PLUGIN)
-    _write_dist(tmp_path, "kr_broken_plugin", "raise ImportError('missing dependency xyz')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("KIEROUTER_LOAD_PLUGINS", "KIEROUTER_DISABLE_PLUGINS"):
-        monkeypatch.delenv(var, raising=False)
-    return tmp_path
+def fake_site(plugin_site: Any) -> Any:
+    """Two entry-point plugins on sys.path: one good, one that cannot import."""
+    plugin_site.add_good("kr_good_plugin", "ep/good")
+    plugin_site.add("kr_broken_plugin", "raise ImportError('missing dependency xyz')\n")
+    return plugin_site
 
 
 def test_entry_point_plugin_that_fails_to_import_is_recorded(fake_site: Any) -> None:
@@ -155,9 +129,32 @@ def test_allow_list_and_block_list(fake_site: Any, monkeypatch: pytest.MonkeyPat
 def test_trace_logs_hook_calls(
     fake_site: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """KIEROUTER_TRACE_PLUGINS logs each hook call with the plugin's name."""
+    """KIEROUTER_TRACE_PLUGINS logs the import and each hook call at INFO, with the plugin's
+    name, the duration and what the call registered."""
     monkeypatch.setenv("KIEROUTER_TRACE_PLUGINS", "1")
     monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_good_plugin")
     with caplog.at_level("INFO", logger="kierouter.plugins"):
         load_registry()
-    assert "kierouter_register_models of plugin 'kr_good_plugin'" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    imported = r"plugin 'kr_good_plugin': imported kr_good_plugin in [\d.]+ ms"
+    assert any(re.fullmatch(imported, m) for m in lines), lines
+    assert any(
+        re.fullmatch(
+            r"plugin 'kr_good_plugin': kierouter_register_models took [\d.]+ ms, registered 1", m
+        )
+        for m in lines
+    ), lines
+
+
+def test_duplicate_between_entry_points_goes_to_the_name_that_sorts_first(
+    plugin_site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Entry points load in the order of their names, so the documented rule holds whatever
+    order the file system lists distributions in: 'kr_aa' keeps the id, 'kr_zz' is told."""
+    for name in ("kr_zz", "kr_aa"):
+        plugin_site.add_good(name, "ep/good")
+    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_zz,kr_aa")
+    registry = load_registry()
+    assert [r.name for r in registry.plugins] == ["kr_aa", "kr_zz"]
+    assert registry.owner("model", "ep/good") == "kr_aa"
+    assert "already registered by plugin 'kr_aa'" in registry.plugins[1].errors[0]

@@ -30,10 +30,13 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
 
 
 def test_explain_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
-    """--json carries plan, dropped, expected_credits, p_success and intent; budget plans
-    Seedream first; every installed model is planned or dropped."""
+    """--json carries plan, dropped, the expected credits (a job, an accepted image) and
+    seconds, p_success and intent; budget plans Seedream first; every installed model is
+    planned or dropped; per accepted image the cheapest-first plan costs at least its first
+    step (failed tasks are free, so a job alone may cost less)."""
     out = run_json(capsys, "explain", "a red fox in snow", "--policy", "budget")
-    assert {"plan", "dropped", "expected_credits", "p_success", "intent", "policy"} <= set(out)
+    keys = {"plan", "dropped", "expected_credits", "credits_per_accepted", "expected_seconds"}
+    assert keys | {"p_success", "intent", "policy"} <= set(out)
     assert out["policy"] == "budget" and out["intent"] == ["generate"]
     first = out["plan"][0]
     assert first["model"] == SEEDREAM
@@ -42,12 +45,19 @@ def test_explain_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
         "family",
         "credits",
         "latency_p50",
+        "latency_mean",
         "quality",
         "p_success",
+        "p_billed",
+        "p_reached",
         "reason",
     }
     assert all(set(d) == {"model", "reason"} and d["reason"] for d in out["dropped"])
-    assert 0 < out["p_success"] <= 1 and out["expected_credits"] >= first["credits"]
+    assert 0 < out["p_success"] <= 1 and out["credits_per_accepted"] >= first["credits"]
+    assert out["expected_credits"] == pytest.approx(
+        sum(s["credits"] * s["p_billed"] * s["p_reached"] for s in out["plan"]), abs=1e-5
+    )
+    assert out["expected_seconds"] >= first["latency_mean"] > first["latency_p50"]
     assert len(out["plan"]) + len(out["dropped"]) == 12
 
 

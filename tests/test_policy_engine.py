@@ -7,6 +7,8 @@ at the end plans over whatever plugins are installed.
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
 from typing import Any
 
 import msgspec
@@ -18,6 +20,7 @@ from kierouter import (
     ImageRequest,
     ModelCard,
     Pricing,
+    explain,
     hookimpl,
     load_registry,
 )
@@ -31,7 +34,6 @@ from kierouter.policy import (
     Policy,
     apply_policy_options,
     builtin_policies,
-    explain,
     infer_intent,
     plan,
     resolve_policy,
@@ -475,15 +477,38 @@ def test_ladder_never_revisits_a_model() -> None:
     assert len(result.models) == len(set(result.models))
 
 
+def lognormal_mean(p50: float, p90: float) -> float:
+    """The mean of the log-normal through p50 and p90, from the standard library."""
+    sigma = math.log(p90 / p50) / NormalDist().inv_cdf(0.9)
+    return p50 * math.exp(sigma**2 / 2)
+
+
 def test_numbers_of_a_plan() -> None:
-    """E[credits], P(success) and the worst case follow the formulas for the planned steps."""
-    result = run("a fox", Policy(name="two", max_steps=2))
-    (c1, p1), (c2, p2) = ((s.credits, s.p_success) for s in result.steps)
-    assert result.expected_credits == pytest.approx(c1 + (1 - p1) * c2)
+    """Only produced images are billed: E[credits] = c1·b1 + (1−p1)·c2·b2 with p = b·a; the
+    expected seconds weigh each step's mean latency by the chance it is reached; P(success)
+    and the worst case follow."""
+    stats = OutcomeStats(prior_weight=10)
+    for ok, billed, times in ((False, False, 5), (False, True, 3), (True, True, 2)):
+        for _ in range(times):
+            stats.record("seedream", ok, ("generate",), billed=billed)
+    result = explain("a fox", Policy(name="two", max_steps=2), cards=CARDS, stats=stats)
+    first, second = result.steps
+    assert first.model == "seedream"
+    assert first.p_billed == pytest.approx((10 * 0.9 + 5) / 20)
+    assert first.p_success == pytest.approx(first.p_billed * (10 + 2) / (10 + 5))
+    assert second.p_billed == second.p_success == CARDS[second.model].success_rate
+    (c1, b1, p1), (c2, b2, p2) = ((s.credits, s.p_billed, s.p_success) for s in result.steps)
+    assert result.expected_credits == pytest.approx(c1 * b1 + (1 - p1) * c2 * b2)
     assert result.p_success == pytest.approx(1 - (1 - p1) * (1 - p2))
+    assert result.credits_per_accepted == pytest.approx(result.expected_credits / result.p_success)
+    assert (first.p_reached, second.p_reached) == (1.0, pytest.approx(1 - p1))
+    means = [lognormal_mean(SEEDREAM.latency_p50, SEEDREAM.latency_p90), lognormal_mean(15, 30)]
+    assert [s.latency_mean for s in result.steps] == pytest.approx(means)
+    assert result.expected_seconds == pytest.approx(means[0] + (1 - p1) * means[1])
     assert result.worst_case_credits == c1 + c2
     empty = run(ImageRequest(task="upscale", images=(URL,)), PLAIN)
     assert empty.steps == () and empty.p_success == 0.0 and empty.expected_credits == 0.0
+    assert empty.expected_seconds == 0.0 and empty.credits_per_accepted == math.inf
 
 
 def test_midjourney_is_priced_per_task() -> None:
@@ -521,37 +546,85 @@ def test_anime_prompt_asks_midjourney_for_niji() -> None:
     assert apply_policy_options(mine, policy).options == {"midjourney": {"version": "7"}}
 
 
-def test_learned_success_rates_change_the_numbers_and_show_in_explain() -> None:
-    """Failures recorded for a model under an intent lower its p for that intent only, and the
-    step's reason says it was learned from N outcomes."""
+def test_learned_failures_and_rejections_change_the_numbers_and_show_in_explain() -> None:
+    """Failed tasks recorded for a model under an intent lower its P(billed) and P(success) for
+    that intent only and make the plan slower, not dearer (KIE bills no failed task); paid
+    rejections lower its P(accepted) and raise the credits per accepted image. The step's
+    reason says the rates were learned from N outcomes."""
+    baseline = explain('a sign that says "OPEN"', "auto", cards=CARDS)
     stats = OutcomeStats(prior_weight=10)
     for _ in range(10):
         stats.record("gpt4o-image", False, ("generate", "text"))
-    text = explain('a sign that says "OPEN"', "auto", cards=CARDS, stats=stats)
-    step = text.steps[0]
+    failing = explain('a sign that says "OPEN"', "auto", cards=CARDS, stats=stats)
+    step = failing.steps[0]
     assert step.model == "gpt4o-image"
-    assert step.p_success == pytest.approx(10 * 0.93 / 20)
+    assert step.p_billed == step.p_success == pytest.approx(10 * 0.93 / 20)
     assert "learned from 10 outcomes (text)" in step.reason
-    baseline = explain('a sign that says "OPEN"', "auto", cards=CARDS)
-    assert text.expected_credits > baseline.expected_credits
-    assert text.p_success < baseline.p_success
+    assert failing.p_success < baseline.p_success
+    assert failing.expected_seconds > baseline.expected_seconds
+    assert failing.expected_credits < baseline.expected_credits
     # another intent only sees the model-wide count (also 10), the kind tag
     other = explain("a fox", PLAIN, cards=CARDS, stats=stats)
     assert "learned" not in {s.model: s.reason for s in other.steps}.get("seedream", "")
     assert stats.counts("gpt4o-image", "text") == (0, 10)
-    assert stats.counts("gpt4o-image") == (0, 10)
+    assert stats.tally("gpt4o-image") == (0, 0, 10)
+
+    stats.clear()
+    for _ in range(10):
+        stats.record("gpt4o-image", False, ("generate", "text"), billed=True)
+    rejecting = explain('a sign that says "OPEN"', "auto", cards=CARDS, stats=stats)
+    step = rejecting.steps[0]
+    assert step.p_billed == pytest.approx((10 * 0.93 + 10) / 20)
+    assert step.p_success == pytest.approx(step.p_billed * 10 / 20)
+    assert rejecting.credits_per_accepted > baseline.credits_per_accepted
+    assert rejecting.expected_credits > baseline.expected_credits
+    assert stats.tally("gpt4o-image", "text") == (0, 10, 10)
 
 
-def test_learned_rates_reorder_expected_cost_plans() -> None:
-    """Under expected-cost ordering a model that keeps failing moves back."""
+def test_record_refuses_an_accepted_image_that_was_not_billed() -> None:
+    """An accepted image was produced, so KIE billed it: billed=False with ok=True is an error
+    that counts nothing."""
+    stats = OutcomeStats()
+    with pytest.raises(ValueError, match="billed"):
+        stats.record("seedream", True, billed=False)
+    assert stats.tally("seedream") == (0, 0, 0) and stats.version == 0
+    stats.record("seedream", True, billed=True)
+    stats.record("seedream", True)
+    assert stats.tally("seedream") == (2, 2, 2)
+
+
+def test_learned_rejections_reorder_expected_cost_plans_and_failures_do_not() -> None:
+    """Under expected-cost ordering a model whose images keep being rejected (and paid) moves
+    back; one whose tasks keep failing (free) stays first: it costs time, not credits."""
     policy = Policy(name="ec", ordering="expected-cost", max_steps=2)
     assert explain("a fox", policy, cards=CARDS).models == ("seedream", "nano-banana")
     stats = OutcomeStats()
     for _ in range(50):
         stats.record("seedream", False, ("generate",))
+    assert explain("a fox", policy, cards=CARDS, stats=stats).models == ("seedream", "nano-banana")
+    stats.clear()
+    for _ in range(50):
+        stats.record("seedream", False, ("generate",), billed=True)
     learned = explain("a fox", policy, cards=CARDS, stats=stats)
     assert learned.models == ("nano-banana", "seedream")
     assert "learned from 50 outcomes" in learned.steps[1].reason
+    # the cost objective ranks by the same key
+    cheapest = Policy(name="cheap", ordering="objective", max_steps=2)
+    assert explain("a fox", cheapest, cards=CARDS, stats=stats).models[0] == "nano-banana"
+
+
+def test_equal_cost_keys_go_fastest_first() -> None:
+    """Two models at the same credits per accepted image: expected-cost tries the one with the
+    lower mean latency per unit of success first (the ladder keeps its own order), which
+    lowers the expected seconds and not the expected credits."""
+    slow = card("slow", "seedream", ("generate",), 4, quality=8, p50=60, success=0.9)
+    fast = card("fast", "nano-banana", ("generate",), 4, quality=8, p50=15, success=0.9)
+    cards = {c.id: c for c in (slow, fast)}
+    ladder = explain("a fox", PLAIN, cards=cards)
+    ordered = explain("a fox", Policy(name="ec", ordering="expected-cost"), cards=cards)
+    assert ladder.models == ("slow", "fast") and ordered.models == ("fast", "slow")
+    assert ordered.expected_seconds < ladder.expected_seconds
+    assert ordered.expected_credits == pytest.approx(ladder.expected_credits)
 
 
 def test_resolve_policy_by_name() -> None:

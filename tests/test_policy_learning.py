@@ -30,8 +30,9 @@ def _plugins() -> list[Any]:
 
 
 async def test_router_learns_per_model_and_intent(tmp_path: Any) -> None:
-    """Seedream failing every text prompt is recorded under (model, text); explain then shows
-    the lowered success rate, 'learned from N outcomes', and a higher expected cost."""
+    """Seedream failing every text prompt is recorded under (model, text) as unbilled (KIE
+    charges no failed task); explain then shows the lowered P(billed) and P(success), 'learned
+    from N outcomes', and a longer expected time."""
     async with Emulator(time_scale=SCALE, create_limit=500, create_window=1.0) as emu:
         emu.configure(SEEDREAM, fail_rate=1.0)
         client = KieClient(emu.api_key, base_url=emu.base_url, create_limit=500, create_window=1)
@@ -54,12 +55,14 @@ async def test_router_learns_per_model_and_intent(tmp_path: Any) -> None:
     stats = router.stats
     assert isinstance(stats, OutcomeStats)
     assert stats.counts(SEEDREAM, "text") == (0, 3)
-    assert stats.counts(NANO, "text") == (3, 3)
+    assert stats.tally(SEEDREAM, "text") == (0, 0, 3)
+    assert stats.tally(NANO, "text") == (3, 3, 3)
     assert stats.counts(SEEDREAM, "edit") == (0, 0)
     after = router.explain(prompt, policy=TWO)
     first = {s.model: s for s in after.steps}[SEEDREAM]
     assert "learned from 3 outcomes (text)" in first.reason
-    assert first.p_success == pytest.approx(10 * 0.9 / 13)
-    assert after.expected_credits > before.expected_credits
+    assert first.p_success == first.p_billed == pytest.approx(10 * 0.9 / 13)
+    assert after.p_success < before.p_success
+    assert after.expected_seconds > before.expected_seconds
     plain = router.explain(ImageRequest(prompt="a fox"), policy=TWO)
     assert "learned from 3 outcomes (generate)" in plain.steps[0].reason

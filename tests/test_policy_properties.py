@@ -1,9 +1,17 @@
-"""Property tests of the planner over random catalogues, requests and policies (hypothesis)."""
+"""Property tests of the planner over random catalogues, requests and policies (hypothesis).
+
+The expected numbers are checked against a brute-force enumeration of every outcome of every
+attempt under KIE's billing (a failed task is free; a produced image is paid, accepted or not),
+with learned rates drawn from random outcome counts.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
+from fractions import Fraction
+from statistics import NormalDist
 from typing import Any
 
 import msgspec
@@ -14,10 +22,13 @@ from kierouter import Capabilities, ImageRequest, ModelCard, Pricing
 from kierouter.policy import (
     Constraints,
     Objective,
+    OutcomeStats,
+    Plan,
     Policy,
     expected_credits,
     p_success,
     plan,
+    worst_case_credits,
 )
 
 FAMILIES = ("seedream", "nano-banana", "qwen", "flux-kontext", "gpt4o-image", "midjourney", "x")
@@ -60,6 +71,42 @@ def cards(draw: Any) -> dict[str, ModelCard]:
 
 
 @st.composite
+def learned(draw: Any, catalogue: dict[str, ModelCard]) -> dict[str, tuple[int, int, int]]:
+    """Outcomes observed per model: (failed tasks, rejected images, accepted images)."""
+    counts = st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 6))
+    chosen = draw(st.lists(st.sampled_from(sorted(catalogue)), unique=True))
+    return {model: draw(counts) for model in chosen}
+
+
+def stats_from(outcomes: dict[str, tuple[int, int, int]]) -> OutcomeStats:
+    stats = OutcomeStats(prior_weight=10)
+    for model, (failed, rejected, accepted) in outcomes.items():
+        for ok, billed, times in (
+            (False, False, failed),
+            (False, True, rejected),
+            (True, True, accepted),
+        ):
+            for _ in range(times):
+                stats.record(model, ok, billed=billed)
+    return stats
+
+
+def rates(card: ModelCard, outcomes: dict[str, tuple[int, int, int]]) -> tuple[Fraction, Fraction]:
+    """P(billed) and P(accepted | billed), exactly: Beta priors worth 10 outcomes, the card's
+    success rate for billing and 1 for acceptance."""
+    failed, rejected, accepted = outcomes.get(card.id, (0, 0, 0))
+    billed = rejected + accepted
+    prior = Fraction(card.success_rate)
+    return (10 * prior + billed) / (10 + failed + billed), Fraction(10 + accepted, 10 + billed)
+
+
+def mean_seconds(card: ModelCard) -> float:
+    """The mean of the log-normal latency through the card's p50 and p90."""
+    sigma = math.log(card.latency_p90 / card.latency_p50) / NormalDist().inv_cdf(0.9)
+    return card.latency_p50 * math.exp(sigma**2 / 2)
+
+
+@st.composite
 def requests(draw: Any) -> ImageRequest:
     kind = draw(st.sampled_from(("generate", "edit")))
     refs = draw(st.integers(1, 3)) if kind == "edit" else 0
@@ -84,7 +131,7 @@ def floors(draw: Any) -> Policy:
             max_credits=draw(st.sampled_from((None, 10.0))),
         ),
         ladder=tuple(draw(st.permutations(FAMILIES))),
-        max_steps=draw(st.integers(2, 6)),
+        max_steps=draw(st.integers(2, 5)),
     )
 
 
@@ -144,19 +191,46 @@ def violation(card: ModelCard, request: ImageRequest, policy: Policy) -> str | N
     return ", ".join(failed) or None
 
 
-def brute_force(steps: list[tuple[float, float]]) -> tuple[float, float]:
-    """E[credits] and P(success) by enumerating every success/failure outcome of the steps."""
-    expected = success = 0.0
-    for outcome in itertools.product((True, False), repeat=len(steps)):
-        prob = math.prod(p if ok else 1 - p for (_, p), ok in zip(steps, outcome, strict=True))
-        paid = 0.0
-        for (credits, _), ok in zip(steps, outcome, strict=True):
-            paid += credits
-            if ok:
-                success += prob
-                break
-        expected += prob * paid
-    return expected, success
+#: One attempt: credits, P(billed), P(accepted | billed), mean seconds.
+Attempt = tuple[float, float, float, float]
+
+
+def brute_force(steps: Sequence[Attempt]) -> tuple[float, float, float]:
+    """E[credits], P(success) and E[seconds] by walking every outcome of every attempt: KIE
+    fails the task (free, next step), or produces an image (paid) that is accepted (stop) or
+    not (next step)."""
+    totals = [0.0, 0.0, 0.0]
+
+    def walk(i: int, prob: float, paid: float, elapsed: float) -> None:
+        if i == len(steps) or prob == 0.0:
+            totals[0] += prob * paid
+            totals[2] += prob * elapsed
+            return
+        credits, billed, accept, seconds = steps[i]
+        elapsed += seconds
+        accepted = prob * billed * accept
+        totals[0] += accepted * (paid + credits)
+        totals[1] += accepted
+        totals[2] += accepted * elapsed
+        walk(i + 1, prob * billed * (1 - accept), paid + credits, elapsed)
+        walk(i + 1, prob * (1 - billed), paid, elapsed)
+
+    walk(0, 1.0, 0.0, 0.0)
+    return totals[0], totals[1], totals[2]
+
+
+def attempts(result: Plan, catalogue: dict[str, ModelCard], outcomes: Any) -> list[Attempt]:
+    """The plan's steps as attempts, with rates computed here from the recorded outcomes."""
+    out = []
+    for step in result.steps:
+        card = catalogue[step.model]
+        billed, accept = rates(card, outcomes)
+        out.append((step.credits, float(billed), float(accept), mean_seconds(card)))
+    return out
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
 
 
 @settings(max_examples=300, deadline=None)
@@ -177,38 +251,89 @@ def test_no_step_violates_a_hard_constraint(
 
 
 @settings(max_examples=300, deadline=None)
-@given(cards(), requests(), policies())
-def test_expected_credits_match_brute_force(
-    catalogue: dict[str, ModelCard], request: ImageRequest, policy: Policy
+@given(st.data(), cards(), requests(), policies())
+def test_expected_numbers_match_brute_force(
+    data: Any, catalogue: dict[str, ModelCard], request: ImageRequest, policy: Policy
 ) -> None:
-    """E[credits], P(success) and the worst case equal a brute-force enumeration of outcomes."""
-    result = plan(request, catalogue, policy)
-    steps = [(s.credits, s.p_success) for s in result.steps]
-    expected, success = brute_force(steps)
-    assert math.isclose(result.expected_credits, expected, rel_tol=1e-9, abs_tol=1e-9)
-    assert math.isclose(result.p_success, success, rel_tol=1e-9, abs_tol=1e-9)
-    assert math.isclose(expected_credits(steps), expected, rel_tol=1e-9, abs_tol=1e-9)
-    assert math.isclose(p_success(steps), success, rel_tol=1e-9, abs_tol=1e-9)
-    assert result.worst_case_credits == sum(c for c, _ in steps)
+    """Each step's P(billed), P(success) and mean latency follow the learned outcomes and the
+    card; the plan's E[credits], P(success), E[seconds], each step's P(reached) and the worst
+    case equal a brute-force walk over every outcome of every attempt."""
+    outcomes = data.draw(learned(catalogue))
+    result = plan(request, catalogue, policy, stats=stats_from(outcomes))
+    steps = attempts(result, catalogue, outcomes)
+    for step, (_, billed, accept, seconds) in zip(result.steps, steps, strict=True):
+        assert close(step.p_billed, billed) and close(step.p_success, billed * accept)
+        assert close(step.latency_mean, seconds)
+    expected, success, seconds = brute_force(steps)
+    assert close(result.expected_credits, expected)
+    assert close(result.p_success, success)
+    assert close(result.expected_seconds, seconds)
+    if result.p_success > 0:
+        assert close(result.credits_per_accepted, expected / success)
+    for i, step in enumerate(result.steps):
+        assert close(step.p_reached, 1 - brute_force(steps[:i])[1])
+    triples = [(s.credits, s.p_success, s.p_billed) for s in result.steps]
+    assert close(expected_credits(triples), expected)
+    assert close(p_success(triples), success)
+    assert result.worst_case_credits == worst_case_credits(triples) == sum(c for c, *_ in steps)
+
+
+def test_a_pair_is_billed_on_every_attempt() -> None:
+    """expected_credits of (credits, p) pairs is the every-attempt-paid formula, and equals
+    the brute force with P(billed) = 1; the same steps with P(billed) < 1 cost less."""
+    pairs = [(3.5, 0.63), (4.0, 0.765), (8.0, 0.9)]
+    paid_always = [(c, 1.0, p, 0.0) for c, p in pairs]
+    assert close(expected_credits(pairs), brute_force(paid_always)[0])
+    assert close(expected_credits(pairs), 3.5 + 0.37 * 4.0 + 0.37 * 0.235 * 8.0)
+    triples = [(3.5, 0.63, 0.7), (4.0, 0.765, 0.85), (8.0, 0.9, 1.0)]
+    assert expected_credits(triples) < expected_credits(pairs)
+    assert close(expected_credits(triples), brute_force([(3.5, 0.7, 0.9, 0), (4, 0.85, 0.9, 0),
+                                                         (8, 1.0, 0.9, 0)])[0])  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
-@given(cards(), st.just(ImageRequest(prompt="a red fox")), floors())
+@given(st.data(), cards(), st.just(ImageRequest(prompt="a red fox")), floors())
 def test_expected_cost_ordering_is_optimal_and_never_worse_than_the_ladder(
-    catalogue: dict[str, ModelCard], request: ImageRequest, ladder: Policy
+    data: Any, catalogue: dict[str, ModelCard], request: ImageRequest, ladder: Policy
 ) -> None:
-    """Under the same constraints (the floor), expected-cost plans the ladder's models with the
-    same P(success), E[credits] no higher than the ladder's, and the lowest E[credits] of any
-    order of those models (brute force over every permutation)."""
+    """Under the same constraints (the floor) and learned rates, expected-cost plans the
+    ladder's models with the same P(success) and E[credits] (a job, an accepted image) no
+    higher than the ladder's; no order of those models costs less, by a brute-force walk over
+    every outcome of every order; among the orders that cost as little (equal keys, computed
+    exactly here), none is faster."""
+    outcomes = data.draw(learned(catalogue))
+    stats = stats_from(outcomes)
     ordered = msgspec.structs.replace(ladder, ordering="expected-cost")
-    by_ladder = plan(request, catalogue, ladder)
-    by_cost = plan(request, catalogue, ordered)
+    by_ladder = plan(request, catalogue, ladder, stats=stats)
+    by_cost = plan(request, catalogue, ordered, stats=stats)
     assert sorted(by_cost.models) == sorted(by_ladder.models)
     assert math.isclose(by_cost.p_success, by_ladder.p_success, abs_tol=1e-12)
     assert by_cost.expected_credits <= by_ladder.expected_credits + 1e-9
-    steps = [(s.credits, s.p_success) for s in by_cost.steps]
-    best = min((expected_credits(order) for order in itertools.permutations(steps)), default=0.0)
-    assert math.isclose(by_cost.expected_credits, best, rel_tol=1e-9, abs_tol=1e-9)
+    if by_cost.p_success > 0:
+        assert by_cost.credits_per_accepted <= by_ladder.credits_per_accepted + 1e-9
+    steps = attempts(by_cost, catalogue, outcomes)
+    costs = [brute_force(order)[0] for order in itertools.permutations(steps)]
+    assert close(by_cost.expected_credits, min(costs, default=0.0))
+    # equal cost keys c/a (exact fractions) form runs; inside a run every order costs the
+    # same, and the plan's must be the fastest of them
+    keys = [key(by_cost, i, catalogue, outcomes) for i in range(len(steps))]
+    assert keys == sorted(keys)
+    for _, run in itertools.groupby(range(len(steps)), key=lambda i: keys[i]):
+        block = list(run)
+        if len(block) > 1:
+            head, tail = steps[: block[0]], steps[block[-1] + 1 :]
+            times = [
+                brute_force([*head, *order, *tail])[2]
+                for order in itertools.permutations(steps[block[0] : block[-1] + 1])
+            ]
+            assert by_cost.expected_seconds <= min(times) + 1e-9
+
+
+def key(result: Plan, i: int, catalogue: dict[str, ModelCard], outcomes: Any) -> Fraction | float:
+    """Step i's cost key c/a, exactly (∞ when it never yields an accepted image)."""
+    step = result.steps[i]
+    billed, accept = rates(catalogue[step.model], outcomes)
+    return Fraction(step.credits) / accept if billed and accept else math.inf
 
 
 @settings(max_examples=200, deadline=None)

@@ -104,6 +104,19 @@ def test_mask_count_resolution_prompt() -> None:
     assert _refused(check_prompt, card, ImageRequest(prompt="x" * 6)).field == "prompt"
 
 
+def test_resolution_tiers_come_from_the_card_unless_overridden() -> None:
+    """check_resolution refuses a tier the card does not list (an unsupported 4K never reaches
+    KIE), accepts every tier when the card lists none, and ``allowed`` replaces the card's."""
+    four_k = ImageRequest(prompt="x", resolution="4K")
+    card = _card(resolutions=("1K", "2K"))
+    error = _refused(check_resolution, card, four_k)
+    assert (error.field, error.allowed, error.model) == ("resolution", ("1K", "2K"), "acme/t2i")
+    assert check_resolution(card, ImageRequest(prompt="x", resolution="2K")) == "2K"
+    assert check_resolution(_card(), four_k) == "4K"
+    assert check_resolution(card, four_k, allowed=("1K", "2K", "4K")) == "4K"
+    assert _refused(check_resolution, _card(), four_k, allowed=("1K",)).allowed == ("1K",)
+
+
 def test_options_family_wide_and_own_keys() -> None:
     """Family-wide keys must belong to some model of the family and apply only where the model
     has them; the model's own keys must be its own; its own values win."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -126,7 +128,7 @@ async def emu() -> AsyncIterator[Emulator]:
 @needs_plugins
 async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_path: Path) -> None:
     """`kierouter credits` and `kierouter status TASK --model M --download DIR` talk to KIE."""
-    code, out, err = await _arun("credits", "--sim", "--base-url", emu.base_url, "--json")
+    code, out, err = await _arun("credits", "--sim-url", emu.base_url, "--json")
     assert code == 0, err
     assert json.loads(out)["credits"] == emu.balance
 
@@ -138,7 +140,7 @@ async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_
         )
     task_id = created.json()["data"]["taskId"]
     code, out, err = await _arun(
-        "status", task_id, "--model", SEEDREAM, "--sim", "--base-url", emu.base_url,
+        "status", task_id, "--model", SEEDREAM, "--sim-url", emu.base_url,
         "--json", "--download", str(tmp_path),
     )  # fmt: skip
     assert code == 0, err
@@ -148,8 +150,9 @@ async def test_credits_and_status_against_a_running_emulator(emu: Emulator, tmp_
 
 
 async def test_webhook_serve_accepts_and_spools_callbacks(tmp_path: Path) -> None:
-    """`kierouter webhook serve` checks tokens and signatures and spools accepted callbacks."""
-    spool = tmp_path / "callbacks.jsonl"
+    """`kierouter webhook serve` checks tokens and signatures and spools accepted callbacks
+    (into the SQLite spool routers read)."""
+    spool = tmp_path / "callbacks.sqlite"
     env = {
         **os.environ,
         "KIEROUTER_WEBHOOK_TOKEN_SECRET": "serve-token-secret",
@@ -182,6 +185,8 @@ async def test_webhook_serve_accepts_and_spools_callbacks(tmp_path: Path) -> Non
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), 10)
-    (line,) = _read(str(spool)).decode().splitlines()
-    record = json.loads(line)
-    assert (record["job_key"], record["task_id"]) == ("row-3", "task-9")
+    with contextlib.closing(sqlite3.connect(spool)) as db:
+        rows = db.execute("SELECT job_key, task_id, body FROM callbacks").fetchall()
+    assert [(job, task, json.loads(body)) for job, task, body in rows] == [
+        ("row-3", "task-9", body)
+    ]

@@ -36,13 +36,17 @@ def test_rung_seeds_are_deterministic_and_distinct() -> None:
 
 
 def test_budget_counts_attempts_credits_and_time() -> None:
-    """The budget says why it is exhausted: attempts, credits or the deadline."""
+    """The budget says why it is exhausted: attempts, credits or the deadline; credits held for
+    a running task count like credits spent until it is settled to what KIE charged."""
     clock = _Clock()
     budget = JobBudget(Budget(max_attempts=2, max_credits=10, deadline=60), clock=clock)
     assert budget.exhausted() is None
     assert budget.fits(10) and not budget.fits(10.5)
     budget.take_attempt()
-    budget.spend(8)
+    budget.hold(4)
+    assert not budget.fits(6.5)
+    budget.settle(4, 8)  # KIE charged twice the card
+    assert (budget.held, budget.credits_spent) == (0, 8)
     assert not budget.fits(4)
     budget.take_attempt()
     assert budget.exhausted() == "max_attempts (2) used"

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import kierouter as kr
+from kierouter import PollConfig, Router, SyncRouter
 from kierouter._completion import PollSchedule, latency_quantile
-from kierouter._router import PollConfig, Router, SyncRouter
 from kierouter._transport import KieClient
 from kierouter.policy import Constraints, Policy
 from kierouter.sim import Emulator, in_thread
@@ -166,16 +166,23 @@ def test_poll_config_rejects_bad_schedule_fields(kwargs: dict[str, float]) -> No
 async def test_task_that_never_finishes_times_out_and_escalates(
     make_router: Callable[..., Router],
 ) -> None:
-    """A task that never finishes is given up at its deadline and the next rung serves the job."""
+    """A task that never finishes is hedged at its deadline (the default on_timeout) and the
+    next rung serves the job; the late task stays watched until the watch limit, then ends as
+    a timeout that cost nothing."""
     async with Emulator(time_scale=400, create_limit=500, create_window=1.0) as emu:
         emu.configure("seedream", never_finish_rate=1.0)
-        router = make_router(emu, poll=PollConfig(deadline_factor=1.5, min_deadline=10))
+        poll = PollConfig(deadline_factor=1.5, min_deadline=10, watch_limit=200)
+        router = make_router(emu, poll=poll)
         result = await router.generate("a red fox", policy=LADDER)
+        assert router.watching() == result.watching == (result.task_ids[0],)
+        (ended,) = await router.drain()
     assert [(a.model, a.outcome) for a in result.attempts] == [
-        (SEEDREAM, "timeout"),
+        (SEEDREAM, "hedged"),
         (NANO, "success"),
     ]
     assert "deadline" in result.attempts[0].reason
+    assert (ended.task_id, ended.outcome, ended.credits) == (result.task_ids[0], "timeout", 0)
+    assert router.watching() == ()
 
 
 async def test_transient_status_errors_are_tolerated(make_router: Callable[..., Router]) -> None:

@@ -173,11 +173,31 @@ async def test_odd_job_keys_stay_inside_the_folder(
     )
 
 
+class _Via(httpx.AsyncBaseTransport):
+    """Sends requests for ``kie.test`` (a public-looking KIE) to the emulator; the rest as is."""
+
+    def __init__(self, target: str) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._target = httpx.URL(target)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "kie.test":
+            request.url = request.url.copy_with(
+                scheme=self._target.scheme, host=self._target.host, port=self._target.port
+            )
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 async def test_router_refuses_loopback_results_unless_allowed(
     tmp_path: Path, reliability: Any
 ) -> None:
-    """Against the emulator (results on 127.0.0.1) a Router without allow_private_downloads
-    refuses to fetch and says why; with it, the same job downloads its image."""
+    """A Router talking to a public KIE refuses result URLs on loopback and says why (the job
+    is paid, so it ends undelivered, nothing created again); with allow_private_downloads it
+    saves them; and a Router whose KIE base URL is itself on loopback (an emulator) saves
+    results from that host without being told."""
     import kierouter_seedream
 
     import kierouter as kr
@@ -188,29 +208,35 @@ async def test_router_refuses_loopback_results_unless_allowed(
     model = "bytedance/seedream-v4-text-to-image"
     policy = Policy(name="one", ladder=("seedream",), constraints=Constraints(allow=(model,)))
     async with Emulator(time_scale=1000.0) as emu:
-        for allow in (False, True):
+        for case in ("public", "allowed", "emulator"):
+            client = KieClient(
+                emu.api_key,
+                base_url=emu.base_url if case == "emulator" else "https://kie.test",
+                transport=_Via(emu.base_url),
+            )
             router = Router(
                 [kierouter_seedream],
-                api_key=emu.api_key,
-                base_url=emu.base_url,
+                client=client,
                 latency_scale=1 / 1000.0,
-                allow_private_downloads=allow,
-                out_dir=tmp_path / str(allow),
+                allow_private_downloads=case == "allowed",
+                out_dir=tmp_path / case,
             )
             async with router:
-                if allow:
+                if case != "public":
                     result = await router.generate("a red fox", policy=policy)
-                    assert [Path(f.path).parent for f in result.files] == [tmp_path / "True"]
+                    assert [Path(f.path).parent for f in result.files] == [tmp_path / case]
                     continue
-                with pytest.raises(kr.KieRouterError) as info:
+                with pytest.raises(kr.PaidUndeliveredError) as info:
                     await router.generate("a red fox", policy=policy)
-            assert "private or loopback" in str(info.value) + " ".join(
-                a.reason for a in getattr(info.value, "attempts", ())
-            )
-            assert not list((tmp_path / "False").glob("*.png"))
+            await client.aclose()
+            assert "private or loopback" in str(info.value)
+            assert info.value.result.urls and info.value.result.task_id
+            assert not list((tmp_path / "public").glob("*.png"))
+        assert emu.stats()["created_total"] == 3  # one task per case: none created again
     reliability.record(
         "downloads",
         "Router fetching loopback results without allow_private",
         tried=1,
-        outcome="refused with the reason; allowed for the emulator",
+        outcome="refused with the reason (job undelivered, nothing created again); allowed "
+        "for the emulator",
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import types
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,14 +175,6 @@ def test_duplicate_policy_and_event_sink_names(reliability: Any) -> None:
     reliability.record("plugins", "duplicate policy / sink name", tried=2, outcome="refused")
 
 
-def _write_dist(site: Path, name: str, module_source: str) -> None:
-    (site / f"{name}.py").write_text(module_source)
-    dist = site / f"{name}-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[kierouter]\n{name} = {name}\n")
-
-
 @pytest.mark.parametrize(
     ("source", "needle"),
     [
@@ -194,19 +185,18 @@ def _write_dist(site: Path, name: str, module_source: str) -> None:
         (
             "from kierouter import hookimpl\n@hookimpl\ndef kierouter_register_models(reg):\n"
             "    pass\n",
-            "not a valid plugin",
+            "kierouter_register_models does not match its specification "
+            "kierouter_register_models(register)",
         ),
     ],
 )
 def test_entry_point_plugin_that_cannot_load_is_recorded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, needle: str, reliability: Any
+    plugin_site: Any, monkeypatch: pytest.MonkeyPatch, source: str, needle: str, reliability: Any
 ) -> None:
     """Any import-time failure of an entry-point plugin (even sys.exit) is recorded on it and
     the process and the other plugins carry on."""
-    _write_dist(tmp_path, "kr_hostile_plugin", source)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_hostile_plugin,kierouter-seedream,seedream")
-    monkeypatch.delenv("KIEROUTER_DISABLE_PLUGINS", raising=False)
+    plugin_site.add("kr_hostile_plugin", source)
+    monkeypatch.setenv("KIEROUTER_LOAD_PLUGINS", "kr_hostile_plugin,seedream")
     registry = load_registry()
     records = {r.name: r for r in registry.plugins}
     assert needle in " ".join(records["kr_hostile_plugin"].errors)
@@ -297,9 +287,9 @@ async def test_provider_raising_mid_job_fails_that_model_not_the_router(
     assert first.model == NANO and first.outcome != "success"
     assert "plugin" in first.reason and ERRORS[where] in first.reason, first.reason
     assert emu.stats()["created_total"] == {"prepare": 1, "parse_create": 1}.get(where, 2)
-    outcome = (
-        "create marked ambiguous naming the error; not resubmitted"
-        if where == "parse_create"
-        else "that model's attempt fails naming the error; the job escalates and is served"
-    )
+    outcome = {
+        "parse_create": "create marked ambiguous naming the error; not resubmitted",
+        "parse_status": "read again until the task's deadline, then hedged naming the error "
+        "(the task stays watched); the job escalates and is served",
+    }.get(where, "that model's attempt fails naming the error; the job escalates and is served")
     reliability.record("plugins", f"provider {where} raises mid-job", tried=1, outcome=outcome)

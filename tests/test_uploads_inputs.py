@@ -171,7 +171,9 @@ def test_a_file_too_big_for_some_models_plans_the_ones_that_take_it(tmp_path: Pa
     )
     fitted = _fit(ImageRequest(prompt="x", images=[small, big]))
     assert fitted.models == ("dear-large",)
-    assert fitted.expected_credits == 9.0
+    only = fitted.steps[0]  # one rung left: its price whenever KIE bills it
+    assert only.credits == 9.0
+    assert fitted.expected_credits == pytest.approx(only.credits * only.p_billed)
     size = f"{big.stat().st_size / 1024**2:.3g} MB"
     reasons = {d.model: d.reason for d in fitted.dropped}
     assert reasons["cheap-small"] == f"takes input images up to 1 MB; images[1] is {size}"

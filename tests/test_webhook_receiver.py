@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -195,3 +196,45 @@ def test_task_id_lookup_follows_kie_shapes() -> None:
     assert callback_task_id({"data": {"task_id": "c"}}) == "c"
     assert callback_task_id({"data": None}) is None
     assert callback_task_id([1, 2]) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"max_body": 0}, "max_body"), ({"read_timeout": -1}, "read_timeout")]
+)
+def test_bad_limits_are_refused_naming_the_field(kwargs: dict[str, Any], field: str) -> None:
+    """A limit that would refuse every callback is a configuration error naming the field."""
+    from kierouter import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=field):
+        WebhookReceiver(**kwargs)
+
+
+async def test_a_stalled_body_is_answered_408_wherever_the_receiver_runs() -> None:
+    """The receiver times the body itself (so its limit holds in any ASGI server): a body that
+    stops arriving is answered 408 with the connection closed, and reaches no job."""
+    receiver = WebhookReceiver(read_timeout=0.05)
+    waiter = receiver.expect("job-1")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent:
+            sent.append({})
+            return {"type": "http.request", "body": b'{"data":', "more_body": True}
+        await asyncio.sleep(3600)  # the rest never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/kie/callback/job-1",
+        "query_string": f"token={receiver.token_for('job-1')}".encode(),
+        "headers": [(b"content-type", b"application/json")],
+    }
+    await asyncio.wait_for(receiver(scope, receive, send), 5)
+    start = sent[1]
+    assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
+    assert not await waiter.wait(0.01)

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 import kierouter as kr
-from kierouter._http_server import serve
 from kierouter._router import PollConfig, Router, WebhookConfig
+from kierouter._server import serve
 from kierouter._transport import KieClient
 from kierouter.policy import Constraints, Policy
 from kierouter.sim import Emulator

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,3 +123,131 @@ def test_core_plus_one_plugin_wheel_in_a_fresh_venv(
     code = f"import kierouter as k, {package} as p; print(k.__file__, p.__file__)"
     where = _run([str(python), "-c", code], env=env, cwd=tmp_path).split()
     assert all(path.startswith(str(venv)) for path in where), where
+
+
+TEMPLATE = ROOT / "plugins" / "_template"
+#: a Market model id that neither kierouter nor its emulator ships
+NEW_MODEL = "acme/imagine-1"
+
+ROUTE_THROUGH_SIM = """
+import asyncio, json, sys
+from kierouter import Router
+
+async def main() -> None:
+    url, key, out = sys.argv[1:4]
+    async with Router(base_url=url, api_key=key, out_dir=out, allow_private_downloads=True,
+                      latency_scale=1 / 500) as router:
+        result = await router.generate("a red fox in snow")
+    print(json.dumps({"served": result.served_model, "files": [f.path for f in result.files]}))
+
+asyncio.run(main())
+"""
+#: the emulator's counters, from its admin API
+_STATS = """
+import json, sys, httpx
+print(json.dumps(httpx.get(sys.argv[1] + "/_sim/stats").json()))
+"""
+
+
+def _as_an_author(copy: Path) -> None:
+    """Give the copied template a model id nothing ships, as its README's "Make it yours" says:
+    the card and kie-scenario.toml (where the model's KIE rules stay wan's)."""
+    for name, old, new in [
+        (
+            "kierouter_example/__init__.py",
+            'MODEL_ID = "wan/2-7-image"',
+            f'MODEL_ID = "{NEW_MODEL}"',
+        ),
+        ("kierouter_example/__init__.py", 'family="wan"', 'family="acme"'),
+        ("kie-scenario.toml", '"wan/2-7-image"', f'"{NEW_MODEL}"'),
+        ("kie-scenario.toml", 'family = "wan"', 'family = "acme"'),
+    ]:
+        path = copy / name
+        text = path.read_text("utf-8")
+        assert old in text, f"the template lost {old!r} in {name}"
+        path.write_text(text.replace(old, new), "utf-8")
+
+
+@pytest.mark.slow
+def test_template_outside_the_workspace_serves_a_model_known_only_from_its_scenario(
+    core_wheel: Path, tmp_path: Path
+) -> None:
+    """The copy-me template, copied out of the workspace and given a model id that neither
+    kierouter nor its emulator ships, builds as its own distribution. Installed with only the
+    core wheel in a fresh venv: its kie-scenario.toml teaches `kierouter sim` (a subprocess) the
+    model and a generate is routed to it there under the default policy; `generate --sim
+    --scenario` does the same in one command; and the template's emulator tests pass through the
+    kie_emulator fixture, which loads the scenario for a model the emulator does not ship."""
+    import select
+    import signal
+
+    uv = _uv()
+    copy = tmp_path / "kierouter-acme"
+    shutil.copytree(TEMPLATE, copy, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    _as_an_author(copy)
+    scenario = str(copy / "kie-scenario.toml")
+    dist = tmp_path / "dist"
+    _run([*uv, "build", "--wheel", "--out-dir", str(dist), str(copy)])
+    (plugin_wheel,) = dist.glob("kierouter_example-*.whl")
+    shutil.copy(core_wheel, dist)
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    python = str(venv / "bin" / "python")
+    _run(
+        [*uv, "pip", "install", "--quiet", "--python", python, "--find-links", str(dist),
+         str(dist / core_wheel.name), str(plugin_wheel), "pytest>=8", "pytest-asyncio>=0.24"]
+    )  # fmt: skip
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KIE_", "KIEROUTER_", "VIRTUAL_ENV", "PYTHON"))
+    }
+    kierouter = str(venv / "bin" / "kierouter")
+    [plugin] = json.loads(_run([kierouter, "plugins", "--json"], env=env, cwd=tmp_path))
+    assert (plugin["name"], plugin["models"], plugin["error"]) == ("example", [NEW_MODEL], None)
+
+    # kierouter sim, a separate process, learns the model from the scenario
+    sim = subprocess.Popen(
+        [kierouter, "sim", "--scenario", scenario, "--port", "0", "--time-scale", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert sim.stdout is not None
+        ready, _, _ = select.select([sim.stdout], [], [], 60)
+        assert ready, "kierouter sim did not print its URL"
+        url, key = sim.stdout.readline().strip(), sim.stdout.readline().strip()
+        out = tmp_path / "via-sim"
+        routed = json.loads(
+            _run([python, "-c", ROUTE_THROUGH_SIM, url, key, str(out)], env=env, cwd=tmp_path)
+        )
+        assert routed["served"] == NEW_MODEL
+        assert [Path(p).parent for p in routed["files"]] == [out]
+        stats = json.loads(_run([python, "-c", _STATS, url], env=env, cwd=tmp_path))
+        assert stats["created"] == {NEW_MODEL: 1}
+    finally:
+        sim.send_signal(signal.SIGINT)
+        sim.communicate(timeout=30)
+
+    # the same in one command: generate with its own emulator and the scenario
+    out = tmp_path / "via-generate"
+    generated = json.loads(
+        _run(
+            [kierouter, "generate", "a red fox in snow", "--sim", "--scenario", scenario,
+             "--json", "--out", str(out), "--time-scale", "500"],
+            env=env,
+            cwd=tmp_path,
+        )
+    )  # fmt: skip
+    assert generated["served_model"] == NEW_MODEL
+
+    # the template's emulator tests, through the kie_emulator fixture and the scenario
+    tests = _run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_example_emulator.py"],
+        env=env,
+        cwd=copy,
+    )
+    assert re.search(r"^4 passed", tests, re.M), tests

@@ -7,12 +7,15 @@
     rows = read_rows("prompts.csv")                  # bad rows: BatchInputError with line numbers
     report = await run_batch(rows, "out", BatchSettings(policy="budget", budget=500))
     report = await resume_batch("out")               # after a crash, a kill -9, a lost network
+    fetched = await fetch_batch("out")               # paid images that could not be saved
 
-The command line is ``kierouter batch plan|run|resume|status`` (see ``docs/batch.md``).
+The command line is ``kierouter batch plan|run|resume|status`` and ``kierouter fetch DIR``
+(see ``docs/batch.md``).
 """
 
 from __future__ import annotations
 
+from ._fetch import FetchReport, fetch_batch
 from ._input import (
     ROW_FIELDS,
     STEPS,
@@ -22,6 +25,7 @@ from ._input import (
     read_rows,
     with_pipeline,
 )
+from ._manifest import batch_status, write_manifest
 from ._pacer import BudgetReachedError, CreatePacer, PacedGate
 from ._plan import (
     PIPELINE_POLICIES,
@@ -32,18 +36,8 @@ from ._plan import (
     step_policy,
     step_request,
 )
-from ._runner import (
-    JOURNAL_FILE,
-    MANIFEST_FILE,
-    BatchBudgetError,
-    BatchReport,
-    BatchSettings,
-    batch_status,
-    plan_rows,
-    resume_batch,
-    run_batch,
-    write_manifest,
-)
+from ._runner import plan_rows, resume_batch, run_batch
+from ._settings import JOURNAL_FILE, MANIFEST_FILE, BatchBudgetError, BatchReport, BatchSettings
 
 __all__ = [
     "JOURNAL_FILE",
@@ -60,9 +54,11 @@ __all__ = [
     "BatchSettings",
     "BudgetReachedError",
     "CreatePacer",
+    "FetchReport",
     "JobPlan",
     "PacedGate",
     "batch_status",
+    "fetch_batch",
     "parse_rows",
     "plan_batch",
     "plan_rows",

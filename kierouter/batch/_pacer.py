@@ -1,29 +1,16 @@
-"""The batch's create gate: KIE's create rate, the in-flight budget cap, durable intents."""
+"""The batch's create gate: KIE's create rate, counted as KIE counts it, around durable intents."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import time
-from collections.abc import Callable
 from contextlib import suppress
 
-from kierouter._errors import KieRouterError
-from kierouter.journal import CreateGate, JournalBackend
+from kierouter._errors import BudgetReachedError
+from kierouter.journal import CreateGate
 
 __all__ = ["BudgetReachedError", "CreatePacer", "PacedGate"]
-
-
-class BudgetReachedError(KieRouterError):
-    """The batch's ``--budget`` would be exceeded by the next create; no task is created."""
-
-    def __init__(self, spent: float, budget: float) -> None:
-        self.spent = spent
-        self.budget = budget
-        super().__init__(
-            f"the batch budget of {budget:g} credits is reached ({spent:g} spent or committed); "
-            "no further task is created. Resume with a larger --budget to finish"
-        )
 
 
 class CreatePacer:
@@ -72,49 +59,23 @@ class CreatePacer:
 
 
 class PacedGate(CreateGate):
-    """Paces creates with a :class:`CreatePacer` and refuses those over the batch budget.
+    """Paces a router's creates with a :class:`CreatePacer` (the batch's create gate).
 
-    ``cost_of(job_key, model)`` is the expected price of the create; spent credits come from the
-    journal, plus what creates in flight are expected to cost.
+    The slot is taken before the intent is journaled and released when the create is answered,
+    so a job is ``submitting`` only while its POST is on the wire. (The batch's ``--budget`` is
+    the router's spend limit, ``Router(budget=...)``, which holds each create's price.)
     """
 
-    def __init__(
-        self,
-        pacer: CreatePacer,
-        backend: JournalBackend,
-        *,
-        budget: float | None,
-        cost_of: Callable[[str, str], float],
-    ) -> None:
+    def __init__(self, pacer: CreatePacer) -> None:
         self.pacer = pacer
-        self.backend = backend
-        self.budget = budget
-        self.cost_of = cost_of
         self._held: set[str] = set()
-        self._reserved: dict[str, float] = {}
-        #: set once a create was refused for the budget; no create is let through after that
-        self.stopped: BudgetReachedError | None = None
 
-    def committed(self) -> float:
-        """Credits spent plus credits expected for creates in flight."""
-        return self.backend.spent() + sum(self._reserved.values())
+    def __repr__(self) -> str:
+        return f"<PacedGate {self.pacer!r}>"
 
     async def before(self, job_key: str, model: str) -> None:
-        """Refuse when the budget would be passed; else wait for a create slot."""
-        if self.stopped is not None:
-            raise self.stopped
-        cost = self.cost_of(job_key, model)
-        if self.budget is not None:
-            committed = self.committed()
-            if committed + cost > self.budget + 1e-9:
-                self.stopped = BudgetReachedError(committed, self.budget)
-                raise self.stopped
-        self._reserved[job_key] = cost
-        try:
-            await self.pacer.acquire()
-        except BaseException:
-            self._reserved.pop(job_key, None)
-            raise
+        """Wait for a create slot."""
+        await self.pacer.acquire()
         self._held.add(job_key)
 
     def answered(self, job_key: str) -> None:
@@ -124,6 +85,5 @@ class PacedGate(CreateGate):
             self.pacer.release()
 
     def ended(self, job_key: str) -> None:
-        """The attempt is over: its credits are in the journal now."""
+        """The attempt is over (its slot, if still held, is released)."""
         self.answered(job_key)
-        self._reserved.pop(job_key, None)

@@ -6,54 +6,71 @@
 
 Exit codes (as in :mod:`kierouter.cli`): 0 every job downloaded; 1 the batch stopped short
 (budget reached, failed rows); 2 bad input or the plan exceeds ``--budget`` (nothing started);
-3/4 KIE refused the key / the account ran dry; 5 creates whose answer was lost are ``unknown``
-(resume later: their callback reconciles them).
+3/4 KIE refused the key (or none is set) / the account ran dry; 5 creates whose answer was lost
+are ``unknown`` (resume later: their callback reconciles them); 130 interrupted, with the exact
+``kierouter batch resume DIR`` to continue.
+
+``--model`` and ``--max-credits`` restrict every policy a row can name (through the
+configuration's ``[policies]``); they are kept in ``DIR/.kierouter-options.json`` so that
+``resume`` applies them too.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shlex
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._common import print_json, print_table
+from ._batch_settings import restricted, run_options, settings_for, store_restriction, where_for
+from ._common import plural, print_error, print_json, print_table
+from ._options import (
+    SIM_KEY,
+    Target,
+    add_config,
+    add_json,
+    add_no_log,
+    add_policy,
+    add_target,
+    check_out_dir,
+    target,
+)
+from ._parser import non_negative, positive, positive_int
+from ._progress import BatchProgress, duration, progress_mode
+from .logs import record_batch
 
 if TYPE_CHECKING:
-    from kierouter.batch import BatchPlan, BatchReport, BatchSettings
+    from kierouter.batch import BatchPlan, BatchReport
 
-__all__ = ["add_parser", "format_progress", "run"]
+__all__ = ["add_parser", "run"]
 
 
 def _limits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--create-rate",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="at most N new tasks per --create-window (KIE: 20; default 20)",
     )
     p.add_argument(
         "--create-window",
-        type=float,
+        type=positive,
         metavar="S",
         help="the create window in seconds (KIE: 10; default 10)",
     )
 
 
 def _target(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concurrency", type=int, metavar="N", help="rows in progress at once")
-    p.add_argument("--budget", type=float, metavar="CREDITS", help="most credits to spend")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--sim", action="store_true", help="run against a built-in emulator")
-    group.add_argument(
-        "--sim-url", metavar="URL", help="run against an emulator at URL (kierouter sim)"
-    )
     p.add_argument(
-        "--time-scale",
-        type=float,
-        help="with --sim/--sim-url: the emulator's time scale (default 20)",
+        "--concurrency", type=positive_int, metavar="N", help="rows in progress at once (100)"
     )
+    p.add_argument("--budget", type=non_negative, metavar="CREDITS", help="most credits to spend")
+    add_target(p)
     p.add_argument(
         "--scenario",
         metavar="FILE",
@@ -63,11 +80,12 @@ def _target(p: argparse.ArgumentParser) -> None:
         "--listen", metavar="HOST:PORT", help="receive KIE's callbacks here (with --public-url)"
     )
     p.add_argument("--public-url", metavar="URL", help="where KIE reaches --listen")
-    p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_config(p)
+    add_json(p, "the report")
+    add_no_log(p)
     p.add_argument(
         "--progress-interval",
-        type=float,
+        type=positive,
         default=None,
         metavar="S",
         help="seconds between progress updates (default 0.5 on a terminal, 5 otherwise)",
@@ -84,15 +102,18 @@ def add_parser(sub: Any) -> None:
     )
     bsub = p.add_subparsers(dest="batch_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: _usage(p))
+    policy_help = "policy of rows that name none (default: [batch] policy, else auto)"
 
     plan = bsub.add_parser("plan", help="price a batch (no network call)")
     plan.add_argument("file", help="prompts: .txt (one a line), .jsonl or .csv")
-    plan.add_argument("--policy", help="default policy of rows that name none (default auto)")
+    add_policy(plan, policy_help=policy_help)
     plan.add_argument("--format", choices=("text", "jsonl", "csv"), help="override detection")
-    plan.add_argument("--budget", type=float, metavar="CREDITS", help="check the plan against it")
-    plan.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
+    plan.add_argument(
+        "--budget", type=non_negative, metavar="CREDITS", help="check the plan against it"
+    )
+    add_config(plan)
     _limits(plan)
-    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    add_json(plan, "the plan")
     plan.set_defaults(func=_plan)
 
     go = bsub.add_parser("run", help="run a batch into an output folder")
@@ -102,7 +123,7 @@ def add_parser(sub: Any) -> None:
         metavar="DIR",
         help="output folder, holds the journal (default: [batch] out_dir of the configuration)",
     )
-    go.add_argument("--policy", help="default policy of rows that name none (default auto)")
+    add_policy(go, policy_help=policy_help)
     go.add_argument("--format", choices=("text", "jsonl", "csv"), help="override detection")
     _limits(go)
     _target(go)
@@ -110,6 +131,7 @@ def add_parser(sub: Any) -> None:
 
     resume = bsub.add_parser("resume", help="continue a batch after any interruption")
     resume.add_argument("dir", help="the batch's output folder")
+    add_policy(resume, policy_help="replace the batch's policy for the rows not done")
     _limits(resume)
     _target(resume)
     resume.add_argument(
@@ -121,7 +143,7 @@ def add_parser(sub: Any) -> None:
 
     status = bsub.add_parser("status", help="counts per state and credits of a batch")
     status.add_argument("dir", help="the batch's output folder")
-    status.add_argument("--json", action="store_true", help="print JSON")
+    add_json(status, "the status")
     status.set_defaults(func=_status)
 
 
@@ -130,110 +152,20 @@ def _usage(p: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0.0, seconds)
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f}m{seconds % 60:02.0f}s"
-    return f"{seconds / 3600:.1f}h"
-
-
-def format_progress(snapshot: dict[str, Any]) -> str:
-    """One progress line: counts per state, credits so far, ETA."""
-    counts = snapshot["counts"]
-    parts = [f"{state} {n}" for state, n in counts.items() if n]
-    budget = snapshot.get("budget")
-    spent = f"{snapshot['spent']:g}" + (f"/{budget:g}" if budget is not None else "")
-    return (
-        f"[{snapshot['done']}/{snapshot['jobs']}] {' · '.join(parts)} | "
-        f"{spent} credits (${snapshot['usd']:.2f}) | "
-        + ("done" if snapshot["done"] == snapshot["jobs"] else f"ETA {_duration(snapshot['eta'])}")
-    )
-
-
-def _progress(interval: float | None) -> tuple[Any, float]:
-    tty = sys.stderr.isatty()
-    if interval is None:
-        interval = 0.5 if tty else 5.0
-
-    def show(snapshot: dict[str, Any]) -> None:
-        line = format_progress(snapshot)
-        if tty:
-            sys.stderr.write("\r\x1b[2K" + line)
-            if snapshot["done"] == snapshot["jobs"]:
-                sys.stderr.write("\n")
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    return show, interval
-
-
 def _config(args: argparse.Namespace) -> Any:
     from .generate import load_config
 
     return load_config(getattr(args, "config", None))
 
 
-#: command-line option -> BatchSettings attribute, for the options run and resume share
-_RUN_OPTIONS = {
-    "budget": "budget",
-    "concurrency": "concurrency",
-    "create_rate": "create_limit",
-    "create_window": "create_window",
-    "listen": "listen",
-    "public_url": "public_url",
-    "time_scale": "time_scale",
-    "scenario": "scenario",
-}
-
-
-def _run_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The run options given on the command line, by settings attribute."""
-    given = {attr: getattr(args, name, None) for name, attr in _RUN_OPTIONS.items()}
-    if given["scenario"] is not None:  # stored for resume, which may run from elsewhere
-        given["scenario"] = os.path.abspath(given["scenario"])
-    return {attr: value for attr, value in given.items() if value is not None}
-
-
-def _settings(args: argparse.Namespace, config: Any = None) -> BatchSettings:
-    from kierouter.batch import BatchSettings
-
-    s = BatchSettings()
-    batch = getattr(config, "batch", None)
-    if batch is not None and getattr(config, "path", None):  # a configuration file was found
-        s.concurrency = batch.concurrency
-        s.create_limit = batch.create_rate
-        s.create_window = batch.create_window
-        default_policy = getattr(getattr(config, "defaults", None), "policy", None)
-        s.policy = batch.policy or (default_policy if default_policy != "auto" else None)
-    if getattr(args, "policy", None):
-        s.policy = args.policy
-    for attr, value in _run_options(args).items():
-        setattr(s, attr, value)
-    if getattr(args, "sim", False):
-        s.sim, s.loopback, s.base_url = True, False, None
-    if getattr(args, "sim_url", None):
-        s.sim, s.loopback, s.base_url = False, True, args.sim_url.rstrip("/")
-    if (s.sim or s.loopback) and getattr(args, "time_scale", None) is None:
-        s.time_scale = 20.0
-    if s.sim or s.loopback:
-        s.read_rate = min(1000.0, 10.0 * s.time_scale)
-    if s.scenario is not None and not s.sim:
-        from kierouter._errors import ConfigurationError
-
-        raise ConfigurationError("--scenario needs --sim (it configures the built-in emulator)")
-    return s
+# -- plan ----------------------------------------------------------------------------------------
 
 
 def _print_plan(plan: BatchPlan, source: str) -> None:
     from kierouter.batch import USD_PER_CREDIT
 
     out = sys.stdout
-    out.write(f"batch {source}: {plan.rows} rows, {len(plan.jobs)} jobs\n")
+    out.write(f"batch {source}: {plural(plan.rows, 'row')}, {plural(len(plan.jobs), 'job')}\n")
     rows = [
         (model, int(v["jobs"]), f"{v['expected_credits']:.1f}")
         for model, v in plan.per_model.items()
@@ -243,7 +175,7 @@ def _print_plan(plan: BatchPlan, source: str) -> None:
         f"expected: {plan.expected_credits:.1f} credits (≈ ${plan.expected_usd:.2f})   "
         f"worst case: {plan.worst_case_credits:.1f} credits (≈ ${plan.worst_case_usd:.2f})\n"
         f"creates: ≈ {plan.expected_creates:.0f} at {plan.create_limit} per "
-        f"{plan.create_window:g} s → ≈ {_duration(plan.eta_seconds)}\n"
+        f"{plan.create_window:g} s → ≈ {duration(plan.eta_seconds)}\n"
         f"(1 credit ≈ ${USD_PER_CREDIT})\n"
     )
 
@@ -251,8 +183,8 @@ def _print_plan(plan: BatchPlan, source: str) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from kierouter.batch import plan_rows
 
-    config = _config(args)
-    settings = _settings(args, config)
+    config, _ = restricted(args, _config(args))
+    settings = settings_for(args, config)
     rows = _rows(args, config)
     plan = plan_rows(rows, settings, source=args.file, config=config)
     over = args.budget is not None and plan.expected_credits > args.budget + 1e-9
@@ -266,9 +198,14 @@ def _plan(args: argparse.Namespace) -> int:
     return 2 if over else 0
 
 
+# -- run and resume ------------------------------------------------------------------------------
+
+
 def _report(report: BatchReport, as_json: bool) -> int:
     import msgspec
 
+    if report.halted and report.stopped:  # KIE refused the key or the account ran dry
+        print_error(report.stopped)
     if as_json:
         print_json({**msgspec.to_builtins(report), "complete": report.complete})
     else:
@@ -278,18 +215,20 @@ def _report(report: BatchReport, as_json: bool) -> int:
         out.write(
             f"spent: {report.spent:g} credits (≈ ${report.usd:.2f})"
             + (f" of a {report.budget:g}-credit budget" if report.budget is not None else "")
-            + f"; {report.created_this_run} tasks created in this run\n"
+            + f"; {plural(report.created_this_run, 'task')} created in this run\n"
         )
         if report.stopped:
             out.write(f"stopped: {report.stopped}\n")
         if report.unknown:
             out.write(
-                f"unknown: {len(report.unknown)} create(s) whose answer was lost, not "
+                f"unknown: {plural(len(report.unknown), 'create')} whose answer was lost, not "
                 f"resubmitted: {', '.join(report.unknown[:10])}\n"
             )
         if report.failed:
             out.write(f"failed: {', '.join(report.failed[:10])}\n")
         out.write(f"manifest: {report.manifest}\n")
+        if not report.complete:
+            out.write(f"continue with: {_resume_command(report.out_dir)}\n")
     return _exit_code(report)
 
 
@@ -302,13 +241,13 @@ def _exit_code(report: BatchReport) -> int:
         return 4
     if report.unknown:
         return 5
+    if report.undelivered:
+        return 6  # paid but not saved: kierouter fetch DIR (or batch resume) saves them
     return 1
 
 
-def _api_key(settings: BatchSettings) -> str | None:
-    if settings.loopback:
-        return os.environ.get("KIE_SIM_API_KEY") or "sim-key"
-    return None
+def _resume_command(folder: str | Path) -> str:
+    return f"kierouter batch resume {shlex.quote(str(folder))}"
 
 
 def _rows(args: argparse.Namespace, config: Any) -> Any:
@@ -319,75 +258,119 @@ def _rows(args: argparse.Namespace, config: Any) -> Any:
     return with_pipeline(rows, tuple(getattr(batch, "pipeline", ()) or ()))
 
 
+def _execute(
+    args: argparse.Namespace,
+    folder: Path,
+    start: Callable[[BatchProgress | None, float], Coroutine[Any, Any, BatchReport]],
+) -> int:
+    """Run ``start`` with the progress display; on Ctrl-C, say how to continue."""
+    mode = progress_mode(args)
+    display = BatchProgress(mode) if mode != "off" else None
+    interval = args.progress_interval or (0.5 if mode == "live" else 5.0)
+    try:
+        with display if display is not None else contextlib.nullcontext():
+            report = asyncio.run(start(display, interval))
+    except KeyboardInterrupt:
+        done = display.snapshot if display is not None else None
+        so_far = f"{done['done']} of {plural(done['jobs'], 'job')} done; " if done else ""
+        sys.stderr.write(
+            f"\ninterrupted: {so_far}nothing paid is lost. Continue with:\n"
+            f"  {_resume_command(folder)}\n"
+        )
+        return 130
+    finally:
+        if not args.no_log:
+            record_batch(folder)
+    return _report(report, args.json)
+
+
 def _run(args: argparse.Namespace) -> int:
     from kierouter._errors import ConfigurationError
-    from kierouter.batch import run_batch
+    from kierouter.batch import JOURNAL_FILE, BatchBudgetError, plan_rows, run_batch
 
-    config = _config(args)
-    settings = _settings(args, config)
+    where = target(args)  # no key: exit 3 before anything is planned or sent
+    config, restriction = restricted(args, _config(args))
+    settings = settings_for(args, config, where)
     batch = getattr(config, "batch", None)
     defaults = getattr(config, "defaults", None)
     out = args.out or getattr(batch, "out_dir", None) or getattr(defaults, "out_dir", None)
     if not out:
         raise ConfigurationError("batch run needs --out DIR (or [batch] out_dir in the config)")
+    folder = Path(out).resolve()
+    check_out_dir(folder)
     rows = _rows(args, config)
-    show, interval = _progress(args.progress_interval)
-    report = asyncio.run(
-        run_batch(
+    settings.check()
+    plan = plan_rows(rows, settings, source=args.file, config=config)
+    if settings.budget is not None and plan.expected_credits > settings.budget + 1e-9:
+        raise BatchBudgetError(plan.expected_credits, settings.budget)
+    if not (folder / JOURNAL_FILE).exists():  # else run_batch refuses: never touch that batch
+        store_restriction(folder, restriction)
+
+    def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
+        return run_batch(
             rows,
-            out,
+            folder,
             settings,
-            api_key=_api_key(settings),
+            api_key=where.api_key,
             source=args.file,
-            progress=show,
+            progress=progress,
             progress_interval=interval,
+            plan=plan,
             config=config,
         )
-    )
-    return _report(report, args.json)
+
+    return _execute(args, folder, start)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from kierouter.batch import resume_batch
 
-    overrides: dict[str, Any] = _run_options(args)
-    if args.sim:
-        overrides.update(sim=True, loopback=False, base_url=None)
-    if args.sim_url:
-        overrides.update(sim=False, loopback=True, base_url=args.sim_url.rstrip("/"))
-    loopback = bool(args.sim_url) or _stored_loopback(args.dir)
-    show, interval = _progress(args.progress_interval)
-    report = asyncio.run(
-        resume_batch(
-            args.dir,
-            api_key=(os.environ.get("KIE_SIM_API_KEY") or "sim-key") if loopback else None,
-            progress=show,
+    folder = Path(args.dir).resolve()
+    stored = _storedsettings_for(folder)
+    overrides: dict[str, Any] = run_options(args)
+    if args.sim or args.sim_url:
+        where = target(args)
+    elif stored.get("sim") or stored.get("loopback"):
+        kind: Literal["sim", "url"] = "sim" if stored.get("sim") else "url"
+        key = None if kind == "sim" else os.environ.get("KIE_SIM_API_KEY") or SIM_KEY
+        scale = args.time_scale or stored.get("time_scale") or 1.0
+        where = Target(kind, stored.get("base_url"), key, scale)
+    else:
+        where = target(args)  # KIE: the key is checked before anything runs
+    overrides.update(where_for(where))
+    config, restriction = restricted(args, _config(args), folder)
+    if args.models or args.max_credits is not None:
+        store_restriction(folder, restriction)
+
+    def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
+        return resume_batch(
+            folder,
+            api_key=where.api_key,
+            progress=progress,
             progress_interval=interval,
             requeue_unknown=args.resubmit_unknown,
-            config=_config(args),
+            config=config,
             **overrides,
         )
-    )
-    return _report(report, args.json)
+
+    return _execute(args, folder, start)
 
 
-def _stored_loopback(folder: str) -> bool:
-    from kierouter.batch import batch_status
+def _storedsettings_for(folder: Path) -> dict[str, Any]:
+    """The settings a batch's journal holds (a clear error when there is no batch)."""
+    from kierouter.batch import JOURNAL_FILE, batch_status
+    from kierouter.journal import SqliteJournal
 
+    path = folder / JOURNAL_FILE
+    if not path.exists():
+        batch_status(folder)  # raises the clear "no batch here" error
+    backend = SqliteJournal(path)
     try:
-        from kierouter.journal import SqliteJournal
-
-        path = os.path.join(folder, "journal.sqlite")
-        if not os.path.exists(path):
-            batch_status(folder)  # raises the clear "no batch here" error
-        backend = SqliteJournal(path)
-        try:
-            meta = backend.get_meta("batch") or {}
-        finally:
-            backend.close()
-    except OSError:
-        return False
-    return bool((meta.get("settings") or {}).get("loopback"))
+        meta = backend.get_meta("batch") or {}
+    finally:
+        backend.close()
+    settings: dict[str, Any] = meta.get("settings") or {}
+    return settings
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -398,20 +381,25 @@ def _status(args: argparse.Namespace) -> int:
         print_json(status)
         return 0
     out = sys.stdout
-    out.write(f"{status['out_dir']}: {status['rows']} rows, {status['jobs']} jobs\n")
+    out.write(
+        f"{status['out_dir']}: {plural(status['rows'], 'row')}, {plural(status['jobs'], 'job')}\n"
+    )
     print_table(("state", "jobs"), [(k, v) for k, v in status["counts"].items()])
     expected = status["expected_credits"]
     out.write(
         f"spent: {status['spent']:g} credits (≈ ${status['usd']:.2f})"
         + (f"; planned ≈ {expected:.1f}" if expected is not None else "")
         + (f"; budget {status['budget']:g}" if status["budget"] is not None else "")
-        + f"; {status['creates']} tasks created\n"
+        + f"; {plural(status['creates'], 'task')} created\n"
     )
     if status["unknown"]:
         out.write(f"unknown (awaiting reconciliation): {', '.join(status['unknown'][:10])}\n")
     for failed in status["failed"][:10]:
         out.write(f"failed {failed['job_key']}: {failed['error']}\n")
-    out.write("complete\n" if status["complete"] else "incomplete: kierouter batch resume DIR\n")
+    if status["complete"]:
+        out.write("complete\n")
+    else:
+        out.write(f"incomplete; continue with: {_resume_command(Path(args.dir).resolve())}\n")
     return 0
 
 

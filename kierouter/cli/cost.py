@@ -2,8 +2,9 @@
 
 Prices one job the way the policy would plan it, then multiplies by ``--count``: the first
 choice's credits (what the sheet's calculator shows, e.g. 100 × 3.5 = 350 credits ≈ $1.75), the
-expected credits when failed attempts escalate (E[credits] = Σ cᵢ·Π_{j<i}(1−pⱼ)) and the worst
-case (every planned model tried). ``--upscale`` and ``--remove-background`` add the pipeline's
+expected credits per accepted image when failed or rejected attempts escalate (the plan's
+``credits_per_accepted``: KIE bills produced images only) and the worst case (every planned
+model tried and billed). ``--upscale`` and ``--remove-background`` add the pipeline's
 Recraft steps (planned under the ``utility`` policy). 1 credit ≈ $0.005. No network call.
 """
 
@@ -13,7 +14,9 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import print_json, print_table
+from ._common import no_plan_message, plural, print_json, print_table
+from ._options import add_config, add_json, add_policy
+from ._parser import positive_int
 
 __all__ = ["add_parser", "estimate", "run"]
 
@@ -28,8 +31,10 @@ def add_parser(sub: Any) -> None:
         description="The cost calculator: credits and USD (1 credit ≈ $0.005) for N images, "
         "first choice, expected with escalation, and worst case.",
     )
-    p.add_argument("--count", type=int, default=1, metavar="N", help="number of images")
-    p.add_argument("--policy", help="routing policy (default: [defaults] policy, else auto)")
+    p.add_argument(
+        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+    )
+    add_policy(p)
     p.add_argument("--prompt", default="an image", help="a sample prompt (intent matters)")
     p.add_argument(
         "--image",
@@ -39,13 +44,12 @@ def add_parser(sub: Any) -> None:
         help="price edits of this image: a local file (checked, not uploaded) or a URL",
     )
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
-    p.add_argument("--max-credits", type=float, metavar="N", help="at most N credits an image")
     p.add_argument("--upscale", action="store_true", help="add a Recraft upscale per image")
     p.add_argument(
         "--remove-background", action="store_true", help="add a Recraft background removal"
     )
-    p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
-    p.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    add_config(p)
+    add_json(p, "the estimate")
     p.set_defaults(func=run)
 
 
@@ -65,9 +69,10 @@ def estimate(
     from functools import partial
 
     from kierouter._errors import ValidationError
+    from kierouter._explain import explain
     from kierouter._inputs import fit_plan
     from kierouter._models import ImageRequest
-    from kierouter.policy import USD_PER_CREDIT, explain, resolve_policy
+    from kierouter.policy import USD_PER_CREDIT, resolve_policy
 
     if count < 1:
         raise ValidationError("count", f"{count} is not a positive number of images")
@@ -96,17 +101,14 @@ def estimate(
         if not plan.steps:
             from kierouter._errors import ConfigurationError
 
-            reasons = "; ".join(f"{d.model}: {d.reason}" for d in plan.dropped) or "no models"
-            raise ConfigurationError(
-                f"no model can run the {stage} step under policy {plan.policy!r} ({reasons})"
-            )
+            raise ConfigurationError(no_plan_message(plan, f"the {stage} step"))
         steps.append(
             {
                 "step": stage,
                 "policy": plan.policy,
                 "model": plan.steps[0].model,
                 "credits": plan.steps[0].credits,
-                "expected_credits": round(plan.expected_credits, 6),
+                "expected_credits": round(plan.credits_per_accepted, 6),
                 "worst_case_credits": plan.worst_case_credits,
                 "p_success": round(plan.p_success, 6),
                 "plan": list(plan.models),
@@ -134,20 +136,15 @@ def estimate(
 def run(args: argparse.Namespace) -> int:
     """Print the estimate."""
     from kierouter._config import load_config
-    from kierouter.policy import resolve_policy
 
     from ._common import registry_from_env
-    from .explain import policy_with_cap
+    from .explain import plan_policy
 
     config = load_config(args.config)
     registry = registry_from_env()
-    policy = policy_with_cap(
-        resolve_policy(args.policy or config.defaults.policy, registry=registry, config=config),
-        args.max_credits,
-    )
     result = estimate(
         count=args.count,
-        policy=policy,
+        policy=plan_policy(args, registry, config),
         registry=registry,
         config=config,
         prompt=args.prompt,
@@ -172,14 +169,15 @@ def run(args: argparse.Namespace) -> int:
             ]
             for s in result["steps"]
         ],
+        optional=("worst case", "expected", "step"),
     )
     t = result["total"]
-    n = result["count"]
     per = result["per_image"]
     out.write(
-        f"\n{n} images × {per['credits']:g} = {t['credits']:g} credits ≈ ${t['usd']:.2f}\n"
+        f"\n{plural(result['count'], 'image')} × {per['credits']:g} = "
+        f"{plural(t['credits'], 'credit')} ≈ ${t['usd']:.2f}\n"
         f"expected with escalation: {t['expected_credits']:.2f} credits "
         f"≈ ${t['expected_usd']:.2f}\n"
-        f"worst case: {t['worst_case_credits']:g} credits ≈ ${t['worst_case_usd']:.2f}\n"
+        f"worst case: {plural(t['worst_case_credits'], 'credit')} ≈ ${t['worst_case_usd']:.2f}\n"
     )
     return 0

@@ -4,32 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ._common import print_json
+from ._options import Target, add_json, add_target, target
 
-__all__ = ["add_client_options", "add_parser", "client_options", "run"]
-
-#: Where ``kierouter sim`` listens by default.
-SIM_URL = "http://127.0.0.1:8799"
-
-
-def add_client_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by commands that talk to KIE (or to a running emulator)."""
-    p.add_argument("--base-url", help="KIE API base URL (default $KIE_BASE_URL or api.kie.ai)")
-    p.add_argument(
-        "--sim",
-        action="store_true",
-        help=f"talk to a running `kierouter sim` (at --base-url, default {SIM_URL}, key sim-key)",
-    )
-
-
-def client_options(args: argparse.Namespace) -> dict[str, Any]:
-    """KieClient keyword arguments from :func:`add_client_options`."""
-    if args.sim:
-        return {"base_url": args.base_url or SIM_URL, "api_key": "sim-key"}
-    return {"base_url": args.base_url}
+__all__ = ["add_parser", "kie_client", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -37,15 +20,28 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "credits", help="show the account's credit balance", description="Show the credit balance."
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_client_options(p)
+    add_target(p, base_url=True)
+    add_json(p, "the balance")
     p.set_defaults(func=run)
 
 
-async def _balance(args: argparse.Namespace) -> float:
+@contextlib.asynccontextmanager
+async def kie_client(where: Target) -> AsyncIterator[dict[str, Any]]:
+    """Client keywords (``base_url``, ``api_key``) for ``where``, starting an emulator for
+    ``--sim`` for as long as the block runs."""
+    if where.kind != "sim":
+        yield {"base_url": where.base_url, "api_key": where.api_key}
+        return
+    from kierouter.sim import Emulator
+
+    async with Emulator(time_scale=where.time_scale) as emu:
+        yield {"base_url": emu.base_url, "api_key": emu.api_key}
+
+
+async def _balance(where: Target) -> float:
     from kierouter._transport import KieClient
 
-    async with KieClient(**client_options(args)) as client:
+    async with kie_client(where) as options, KieClient(**options) as client:
         return await client.credits()
 
 
@@ -53,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the balance in credits and its rough USD value."""
     from .generate import USD_PER_CREDIT
 
-    balance = asyncio.run(_balance(args))
+    balance = asyncio.run(_balance(target(args)))
     if args.json:
         print_json({"credits": balance, "usd": round(balance * USD_PER_CREDIT, 4)})
     else:

@@ -1,7 +1,12 @@
 """``kierouter generate PROMPT``: route one job and download its images.
 
 ``--sim`` runs everything against the built-in emulator, in-process, over real HTTP: no KIE key
-needed. Exit codes as in :mod:`kierouter.cli`; with ``--json`` a failed job still prints its
+needed; ``--sim-url URL`` uses a running one. Without either, a missing key ends the command
+(exit 3) before anything is planned or sent. On a terminal a spinner line shows the job's stage,
+elapsed time and credits; piped or with ``--json`` plain lines go to stderr; ``-q`` shows none.
+Every job is recorded for ``kierouter logs`` unless ``--no-log``.
+
+Exit codes as in :mod:`kierouter.cli`; with ``--json`` a failed job still prints its
 attempt trail (to stdout) before exiting non-zero.
 """
 
@@ -9,10 +14,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._common import exit_code_for, print_error, print_json, request_from_args
+from ._common import (
+    CliError,
+    exit_code_for,
+    no_plan_message,
+    plural,
+    print_error,
+    print_json,
+    request_from_args,
+)
+from ._options import (
+    Target,
+    add_config,
+    add_json,
+    add_no_log,
+    add_policy,
+    add_target,
+    check_models,
+    check_out_dir,
+    restrict,
+    target,
+)
+from ._parser import positive_int
+from ._progress import JobProgress, progress_mode
 
 if TYPE_CHECKING:
     from kierouter._models import Attempt, Result
@@ -42,7 +70,7 @@ def add_parser(sub: Any) -> None:
         choices=("generate", "edit", "remove-background", "upscale"),
         help="task kind (default: edit with --image, else generate)",
     )
-    p.add_argument("--policy", help="routing policy: auto (default), budget, speed, quality, ...")
+    add_policy(p)
     p.add_argument(
         "--image",
         action="append",
@@ -55,7 +83,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="seed for reproducible results")
     p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
     p.add_argument("--language", help="prompt language, ISO code (default: from the script)")
-    p.add_argument("--count", type=int, default=1, help="number of images (default 1)")
+    p.add_argument(
+        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+    )
     p.add_argument("--judge", help="judge the result before accepting it (e.g. 'basic')")
     p.add_argument("--job-key", help="your own key for this job (used in file names)")
     p.add_argument(
@@ -64,13 +94,7 @@ def add_parser(sub: Any) -> None:
         help="output folder (default: the configuration's [defaults] out_dir, else "
         "./kierouter-out)",
     )
-    p.add_argument("--sim", action="store_true", help="run against the built-in emulator")
-    p.add_argument(
-        "--time-scale",
-        type=float,
-        default=20.0,
-        help="with --sim: emulated seconds per real second (default 20)",
-    )
+    add_target(p)
     p.add_argument(
         "--scenario",
         metavar="FILE",
@@ -86,8 +110,9 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="where KIE reaches --listen (HMAC key from $KIE_WEBHOOK_HMAC_KEY, if set)",
     )
-    p.add_argument("--config", metavar="FILE", help="kierouter TOML configuration")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_config(p)
+    add_json(p)
+    add_no_log(p)
     p.set_defaults(func=run)
 
 
@@ -115,85 +140,96 @@ def result_json(result: Result) -> dict[str, Any]:
         "urls": list(result.urls),
         "seed": result.seed,
         "job_key": result.job_key,
+        "task_id": result.task_id,
+        "delivery": result.delivery,
+        "delivery_error": result.delivery_error,
+        "watching": list(result.watching),
     }
 
 
 def load_config(path: str | None) -> Any:
-    """Load ``--config`` (or the default configuration) when the config module is present."""
-    try:
-        from kierouter import _config
-    except ImportError:
-        if path:
-            from kierouter._errors import ConfigurationError
+    """Load ``--config`` (or ``$KIEROUTER_CONFIG``, or ``./kierouter.toml``)."""
+    from kierouter._config import load_config as load
 
-            raise ConfigurationError(
-                "--config needs kierouter._config, which is not installed"
-            ) from None
-        return None
-    loader = getattr(_config, "load_config", None)
-    if loader is None:
-        return None
-    return loader(path) if path else loader()
+    return load(path)
 
 
-def _absolute(path: str) -> str:
-    return str(Path(path).resolve())
+def _router_options(args: argparse.Namespace, where: Target, config: Any) -> dict[str, Any]:
+    """Router keywords for ``where`` and the command's options."""
+    from kierouter._router import WebhookConfig
+
+    defaults = config.defaults
+    options: dict[str, Any] = {
+        "out_dir": str(Path(args.out or defaults.out_dir or "kierouter-out").resolve()),
+        "config": config,
+        "judge": args.judge or defaults.judge,
+        "api_key": where.api_key,
+        "base_url": where.base_url,
+        "log": not args.no_log,
+        "poll": config.polling.to_poll_config(),
+    }
+    if where.local:
+        return {
+            **options,
+            "allow_private_downloads": True,  # the emulator serves results on loopback
+            "latency_scale": 1.0 / where.time_scale,
+            "webhook": WebhookConfig(listen="127.0.0.1:0"),
+        }
+    if args.listen or args.public_url:
+        import os
+
+        options["webhook"] = WebhookConfig(
+            public_url=args.public_url,
+            listen=args.listen,
+            hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+        )
+    elif config.webhook.enabled:
+        options["webhook"] = config.webhook.to_webhook_config()
+    return options
 
 
-async def _generate(args: argparse.Namespace) -> Result:
-    from kierouter._router import Router, WebhookConfig
+async def _generate(
+    args: argparse.Namespace, where: Target, progress: JobProgress | None
+) -> Result:
+    from kierouter._router import Router
+    from kierouter.policy import resolve_policy
 
-    if getattr(args, "scenario", None) and not args.sim:
-        from kierouter._errors import ConfigurationError
-
-        raise ConfigurationError("--scenario needs --sim (it configures the built-in emulator)")
     request = request_from_args(args)
     config = load_config(args.config)
-    defaults = getattr(config, "defaults", None)
-    options: dict[str, Any] = {
-        "policy": args.policy or getattr(defaults, "policy", None) or "auto",
-        "out_dir": _absolute(args.out or getattr(defaults, "out_dir", None) or "kierouter-out"),
-        "config": config,
-        "judge": args.judge or getattr(defaults, "judge", None),
-    }
-    polling = getattr(config, "polling", None)
-    if polling is not None:
-        options["poll"] = polling.to_poll_config()
-    webhook = getattr(config, "webhook", None)
-    if not args.sim:
-        if not (args.listen or args.public_url) and webhook is not None and webhook.enabled:
-            options["webhook"] = webhook.to_webhook_config()
-        elif args.listen or args.public_url:
-            import os
+    options = _router_options(args, where, config)
+    check_out_dir(options["out_dir"])
+    if progress is not None:
+        options["event_sinks"] = {"progress": progress}
+    async with contextlib.AsyncExitStack() as stack:
+        if where.kind == "sim":
+            from kierouter.sim import Emulator
 
-            options["webhook"] = WebhookConfig(
-                public_url=args.public_url,
-                listen=args.listen,
-                hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+            emu = await stack.enter_async_context(
+                Emulator(time_scale=where.time_scale, scenario=args.scenario)
             )
-        from kierouter._upload_cache import SqliteUploadCache
+            options.update(base_url=emu.base_url, api_key=emu.api_key)
+        else:
+            from kierouter._upload_cache import SqliteUploadCache
 
-        # local --image files: uploads reused across runs while KIE keeps them (3 days)
-        async with Router(**options, upload_cache=SqliteUploadCache.default()) as router:
-            return await router.generate(request, job_key=args.job_key)
-    from kierouter.sim import Emulator
-
-    if args.time_scale <= 0:
-        from kierouter._errors import ConfigurationError
-
-        raise ConfigurationError("--time-scale must be positive")
-    async with (
-        Emulator(time_scale=args.time_scale, scenario=getattr(args, "scenario", None)) as emu,
-        Router(
-            base_url=emu.base_url,
-            api_key=emu.api_key,
-            allow_private_downloads=True,  # the emulator serves results on loopback
-            latency_scale=1.0 / args.time_scale,
-            webhook=WebhookConfig(listen="127.0.0.1:0"),
-            **options,
-        ) as router,
-    ):
-        return await router.generate(request, job_key=args.job_key)
+            # local --image files: uploads reused across runs while KIE keeps them (3 days)
+            options["upload_cache"] = SqliteUploadCache.default()
+        router = Router(**options)
+        policy = restrict(
+            resolve_policy(
+                args.policy or config.defaults.policy, registry=router.registry, config=config
+            ),
+            models=check_models(args.models, router.registry),
+            max_credits=args.max_credits,
+        )
+        plan = router.explain(request, policy)
+        if not plan.steps:  # one readable line, not every dropped model's reason
+            raise CliError(no_plan_message(plan), 1)
+        if progress is not None:
+            cards = router.registry.cards
+            progress.price = lambda m: cards[m].credits_for(request) if m in cards else 0.0
+        await stack.enter_async_context(router)
+        return await router.generate(request, policy=policy, job_key=args.job_key)
+    raise AssertionError("unreachable")  # pragma: no cover - the stack re-raises
 
 
 def _print_human(result: Result) -> None:
@@ -205,7 +241,7 @@ def _print_human(result: Result) -> None:
         if attempt.outcome != "success":
             out.write(f"  tried {attempt.model}: {attempt.outcome} ({attempt.reason})\n")
     for file in result.files:
-        out.write(f"  {file.path}  ({file.size} bytes)\n")
+        out.write(f"  {file.path}  ({plural(file.size, 'byte')})\n")
     if not result.files:
         for url in result.urls:
             out.write(f"  {url}\n")
@@ -213,19 +249,57 @@ def _print_human(result: Result) -> None:
     out.write(f"credits: {result.credits:g} (≈ ${usd:.3f})\n")
 
 
+def _interrupted(progress: JobProgress | None, out_dir: str, where: Target) -> None:
+    """After Ctrl-C: a task already created may still finish (and be billed); say how to get it
+    from where it was created (an in-process emulator stopped with the command: nothing to get)."""
+    if progress is None or progress.task_id is None or progress.final is not None:
+        return
+    if where.kind == "sim":
+        return
+    import shlex
+
+    command = [
+        "kierouter", "status", progress.task_id, "--model", progress.model or "",
+        "--download", out_dir,
+    ]  # fmt: skip
+    if where.kind == "url":
+        command += ["--sim-url", where.base_url or "", "--time-scale", f"{where.time_scale:g}"]
+    progress.say(
+        f"task {progress.task_id} on {progress.model} may still finish and be billed; "
+        f"fetch it with: {shlex.join(command)}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one job; print the result."""
     from kierouter._errors import KieRouterError
 
+    if args.scenario and not args.sim:
+        raise CliError("--scenario needs --sim (it configures the built-in emulator)")
+    where = target(args)  # no key: exit 3 before anything is planned or sent
     if args.out is not None:  # absolute paths in the output, whatever the cwd
         args.out = str(Path(args.out).resolve())
+    mode = progress_mode(args)
+    progress = JobProgress(mode) if mode != "off" else None
     try:
-        result = asyncio.run(_generate(args))
+        with progress if progress is not None else contextlib.nullcontext():
+            result = asyncio.run(_generate(args, where, progress))
+    except KeyboardInterrupt:
+        _interrupted(progress, args.out or "kierouter-out", where)
+        raise
+    except CliError as exc:
+        if args.json and exc.code == 1:  # no model could serve it: the (empty) attempt trail
+            print_json({"error": str(exc), "attempts": []})
+        raise
     except KieRouterError as exc:
+        paid = getattr(exc, "result", None)  # PaidUndeliveredError: the task id, URLs, credits
         attempts = getattr(exc, "attempts", None)
-        if not args.json or attempts is None:
+        if not args.json or (attempts is None and paid is None):
             raise
-        print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts]})
+        if paid is not None:
+            print_json({"error": str(exc), **result_json(paid)})
+        else:
+            print_json({"error": str(exc), "attempts": [attempt_json(a) for a in attempts or ()]})
         print_error(str(exc))
         return exit_code_for(exc)
     if args.json:

@@ -15,7 +15,7 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "models", help="list models and their cards", description="List registered models."
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object per model card")
+    p.add_argument("--json", action="store_true", help="print a JSON array of the model cards")
     p.add_argument("--family", help="only models of this family")
     p.set_defaults(func=run)
 
@@ -25,6 +25,16 @@ def run(args: argparse.Namespace) -> int:
     registry = registry_from_env()
     cards = sorted(registry.cards.values(), key=lambda c: (c.family, c.pricing.credits, c.id))
     if args.family:
+        families = {c.family for c in cards}
+        if args.family not in families:
+            from ._common import CliError
+            from ._parser import nearest
+
+            guess = nearest(args.family, families)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            raise CliError(
+                f"no family {args.family!r}{hint} (families: {', '.join(sorted(families))})"
+            )
         cards = [c for c in cards if c.family == args.family]
     if args.json:
         print_json([msgspec.to_builtins(c) for c in cards])
@@ -39,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{c.pricing.credits:g}",
                 f"{c.latency_p50:g}",
                 f"{c.quality:g}",
-                ",".join(c.strengths),
+                ", ".join(c.strengths),
             ]
             for c in cards
         ],
+        optional=("quality", "p50 s", "tasks", "family"),
     )
     return 0

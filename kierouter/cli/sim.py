@@ -13,6 +13,8 @@ import argparse
 import sys
 from typing import Any
 
+from ._parser import non_negative, port, positive, positive_int
+
 __all__ = ["add_parser", "run"]
 
 
@@ -25,19 +27,28 @@ def add_parser(sub: Any) -> None:
         "Prints the base URL and the API key it accepts.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8799, help="port (default 8799; 0 = any free)")
+    p.add_argument("--port", type=port, default=8799, help="port (default 8799; 0 = any free)")
     p.add_argument(
         "--scenario",
         metavar="FILE",
         help="scenario TOML: settings, model behaviour, faults, Market models it does not ship "
         "(docs/emulator.md)",
     )
-    p.add_argument("--time-scale", type=float, help="emulated seconds per real second")
+    p.add_argument(
+        "--time-scale",
+        type=positive,
+        metavar="X",
+        help="emulated seconds per real second (default 1, or the scenario's)",
+    )
     p.add_argument("--hmac-key", help="sign callbacks with this webhook HMAC key")
-    p.add_argument("--credits", type=float, help="starting balance (default 100000)")
-    p.add_argument("--create-limit", type=int, help="creates per window per key (default 20)")
-    p.add_argument("--create-window", type=float, help="create window, seconds (default 10)")
-    p.add_argument("--read-limit", type=float, help="status reads per second (default: no limit)")
+    p.add_argument("--credits", type=non_negative, help="starting balance (default 100000)")
+    p.add_argument(
+        "--create-limit", type=positive_int, help="creates per window per key (default 20)"
+    )
+    p.add_argument("--create-window", type=positive, help="create window, seconds (default 10)")
+    p.add_argument(
+        "--read-limit", type=positive, help="status reads per second (default: no limit)"
+    )
     p.add_argument("--api-key", help="the key to accept (default sim-key)")
     p.add_argument("--seed", type=int, help="seed for task ids, outcomes and faults")
     p.set_defaults(func=run)
@@ -45,7 +56,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the emulator until SIGINT/SIGTERM."""
-    from kierouter._http_server import Server, serve_forever
+    from kierouter._server import EMULATOR_LIMITS, Server, serve_forever
     from kierouter.sim import Emulator
 
     options: dict[str, Any] = {}
@@ -70,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     try:
-        serve_forever(emulator.app, args.host, args.port, on_ready=ready)
+        serve_forever(emulator.app, args.host, args.port, limits=EMULATOR_LIMITS, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2

@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 
-from ._common import print_json
-from .credits import add_client_options, client_options
+from ._common import plural, print_json
+from ._options import Target, add_config, add_json, add_target, target
+from .credits import kie_client
 
 __all__ = ["add_parser", "run"]
 
@@ -23,18 +24,31 @@ def add_parser(sub: Any) -> None:
         description="Read one task's status (one status call); --download fetches its images.",
     )
     p.add_argument("task_id", metavar="TASK_ID")
-    p.add_argument("--model", required=True, help="the model id the task was created on")
+    p.add_argument(
+        "--model", required=True, metavar="ID", help="the model id the task was created on"
+    )
     p.add_argument("--download", metavar="DIR", help="wait for the task and download its images")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    add_client_options(p)
+    add_target(p, base_url=True)
+    add_config(p)
+    add_json(p, "the status")
     p.set_defaults(func=run)
 
 
-async def _status(args: argparse.Namespace) -> tuple[Any, list[Any]]:
+async def _status(args: argparse.Namespace, where: Target) -> tuple[Any, list[Any]]:
+    from kierouter._config import load_config
     from kierouter._router import Router
 
-    options = client_options(args)
-    async with Router(allow_private_downloads=bool(args.sim), **options) as router:
+    config = load_config(args.config)
+    async with (
+        kie_client(where) as options,
+        Router(
+            allow_private_downloads=where.local,
+            latency_scale=1.0 / where.time_scale,
+            config=config,
+            poll=config.polling.to_poll_config(),
+            **options,
+        ) as router,
+    ):
         handle = router.task(args.task_id, model=args.model)
         if args.download:
             files = await handle.download(args.download)
@@ -44,7 +58,7 @@ async def _status(args: argparse.Namespace) -> tuple[Any, list[Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the task's state, URLs and failure, if any."""
-    status, files = asyncio.run(_status(args))
+    status, files = asyncio.run(_status(args, target(args)))
     if args.json:
         data = msgspec.to_builtins(status)
         data["files"] = [msgspec.to_builtins(f) for f in files]
@@ -57,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
         for url in status.urls:
             out.write(f"  {url}\n")
         for file in files:
-            out.write(f"  saved {file.path} ({file.size} bytes)\n")
+            out.write(f"  saved {file.path} ({plural(file.size, 'byte')})\n")
     return 0 if status.state != "failed" else 1

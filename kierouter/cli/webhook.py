@@ -1,21 +1,22 @@
-"""``kierouter webhook serve``: run the KIE callback receiver on its own.
+"""``kierouter webhook serve``: run the KIE callback receiver on its own (on uvicorn).
 
 It accepts callbacks for any job whose URL token was made with ``--token-secret`` (the same
 secret as the router's ``WebhookConfig(token_secret=...)``), checks KIE's HMAC signature when a
-key is given, answers 200 at once, logs each callback and appends it to ``--spool`` as one JSON
-line (``job_key``, ``task_id``, ``received_at``, ``body``) for a journal to reconcile later.
-Secrets are best passed through the environment: ``KIEROUTER_WEBHOOK_TOKEN_SECRET`` and
-``KIE_WEBHOOK_HMAC_KEY``.
+key is given and answers 200 at once. With ``--spool FILE`` each accepted callback is written to
+that callback spool (SQLite), where routers on this machine configured with
+``WebhookConfig(spool=FILE)`` pick up the ones for their jobs within a second. Every request is
+logged at INFO (``kierouter -v webhook serve``) without its query string. Secrets are best
+passed through the environment: ``KIEROUTER_WEBHOOK_TOKEN_SECRET`` and ``KIE_WEBHOOK_HMAC_KEY``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from typing import Any
+
+from ._parser import port, positive, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -30,7 +31,7 @@ def add_parser(sub: Any) -> None:
     commands = p.add_subparsers(dest="webhook_command", metavar="COMMAND")
     serve = commands.add_parser("serve", help="serve the receiver until interrupted")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    serve.add_argument("--port", type=port, default=8787, help="port (default 8787; 0 = any free)")
     serve.add_argument("--public-url", help="URL at which KIE reaches this server")
     serve.add_argument(
         "--hmac-key", help="KIE webhook HMAC key (default $KIE_WEBHOOK_HMAC_KEY); verify signatures"
@@ -38,8 +39,31 @@ def add_parser(sub: Any) -> None:
     serve.add_argument(
         "--token-secret", help="secret of the per-job URL tokens ($KIEROUTER_WEBHOOK_TOKEN_SECRET)"
     )
-    serve.add_argument("--spool", metavar="FILE", help="append accepted callbacks as JSON lines")
-    serve.add_argument("--max-skew", type=float, default=300.0, help="signature age limit, s")
+    serve.add_argument(
+        "--spool", metavar="FILE", help="callback spool (SQLite) that routers pick callbacks from"
+    )
+    serve.add_argument(
+        "--max-skew",
+        type=positive,
+        default=300.0,
+        metavar="S",
+        help="accepted age of a signature's timestamp, seconds (default 300)",
+    )
+    serve.add_argument(
+        "--max-body",
+        type=positive_int,
+        default=256 * 1024,
+        help="largest body, bytes (default 262144)",
+    )
+    serve.add_argument(
+        "--read-timeout", type=positive, default=10.0, help="seconds a body may take (default 10)"
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=positive_int,
+        default=1000,
+        help="open connections at most (default 1000)",
+    )
     serve.set_defaults(func=run)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -51,8 +75,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM."""
+    import dataclasses
+
     from kierouter._errors import ConfigurationError
-    from kierouter._http_server import Server, serve_forever
+    from kierouter._server import RECEIVER_LIMITS, Server, serve_forever
     from kierouter.webhooks import CALLBACK_PREFIX, WebhookReceiver
 
     secret = args.token_secret or os.environ.get("KIEROUTER_WEBHOOK_TOKEN_SECRET")
@@ -61,32 +87,33 @@ def run(args: argparse.Namespace) -> int:
             "set --token-secret or KIEROUTER_WEBHOOK_TOKEN_SECRET (the router's "
             "WebhookConfig.token_secret) so callback tokens can be checked"
         )
+    for name in ("max_body", "read_timeout", "max_connections"):
+        if getattr(args, name) <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigurationError(f"{flag} must be positive, got {getattr(args, name)}")
     hmac_key = args.hmac_key or os.environ.get("KIE_WEBHOOK_HMAC_KEY")
-    spool = args.spool
-
-    def on_callback(job_key: str, task_id: str, body: Any) -> None:
-        line = {"job_key": job_key, "task_id": task_id, "received_at": time.time(), "body": body}
-        sys.stderr.write(f"callback: job {job_key} task {task_id}\n")
-        if spool:
-            with open(spool, "a", encoding="utf-8") as out:
-                out.write(json.dumps(line) + "\n")
-
     receiver = WebhookReceiver(
         token_secret=secret,
         hmac_key=hmac_key,
         max_skew=args.max_skew,
+        max_body=args.max_body,
+        read_timeout=args.read_timeout,
+        spool=args.spool,
         accept_any_job=True,
-        on_callback=on_callback,
     )
+    limits = dataclasses.replace(RECEIVER_LIMITS, max_connections=args.max_connections)
 
     def ready(server: Server) -> None:
         public = (args.public_url or server.url).rstrip("/")
         sys.stdout.write(f"{server.url}\n{public}{CALLBACK_PREFIX}{{job_key}}?token=...\n")
         sys.stdout.write("signatures: " + ("verified\n" if hmac_key else "not checked\n"))
+        sys.stdout.write(
+            f"spool: {args.spool}\n" if args.spool else "spool: none (callbacks are only logged)\n"
+        )
         sys.stdout.flush()
 
     try:
-        serve_forever(receiver, args.host, args.port, on_ready=ready)
+        serve_forever(receiver, args.host, args.port, limits=limits, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2

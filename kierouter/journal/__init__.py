@@ -10,9 +10,12 @@
         await router.generate("a red fox", job_key="row-1")
 
 The state machine (:data:`TRANSITIONS`): planned → submitting → submitted → succeeded →
-downloaded, or failed / unknown. The intent of each create is committed before the POST and the
-task id right after it. A create whose answer was lost is ``unknown``: it is reconciled by a late
-callback carrying the job key or a status read, never resubmitted automatically.
+downloaded, or failed / unknown / undelivered. The intent of each create is committed before the
+POST and the task id right after it. A create whose answer was lost is ``unknown``: it is
+reconciled by a late callback carrying the job key or a status read, never resubmitted
+automatically. A job KIE made and billed whose images could not be saved is ``undelivered``:
+only downloading them again moves it on. A job goes back to ``planned`` (another create) only
+where :mod:`kierouter._money` allows it.
 
 :class:`JournalBackend` is the interface a backend implements (SQLite is the embedded default;
 :mod:`sqlite3` is imported only when a :class:`SqliteJournal` is opened).

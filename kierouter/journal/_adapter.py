@@ -91,8 +91,12 @@ class RouterJournal:
             self.gate.answered(job_key)
         self._changed(job_key)
 
+    def task_owner(self, task_id: str) -> str | None:
+        """The job that created ``task_id``, from the backend (a quick indexed read)."""
+        return self.backend.task_owner(task_id)
+
     async def record_attempt(self, job_key: str, attempt: Attempt) -> None:
-        """An attempt ended."""
+        """An attempt ended without serving the job (or a watched task ended)."""
         await asyncio.to_thread(self.backend.end_attempt, job_key, attempt)
         if self.gate is not None:
             self.gate.answered(job_key)
@@ -100,8 +104,11 @@ class RouterJournal:
         self._changed(job_key)
 
     async def record_result(self, job_key: str, result: Result) -> None:
-        """The job was served."""
+        """The job was served: its serving attempt and result, in one transaction."""
         await asyncio.to_thread(self.backend.record_result, job_key, result)
+        if self.gate is not None:
+            self.gate.answered(job_key)
+            self.gate.ended(job_key)
         self._changed(job_key)
 
     async def record_failed(self, job_key: str, error: str) -> None:

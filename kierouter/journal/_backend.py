@@ -21,7 +21,9 @@ from ._states import JobState
 __all__ = ["AttemptPhase", "AttemptRecord", "JobRecord", "JournalBackend"]
 
 #: Where one create stands: ``intent`` (durable before the POST), ``submitted`` (task id known),
-#: ``ambiguous`` (answer lost), ``ended`` (the attempt finished; ``outcome`` says how).
+#: ``ambiguous`` (answer lost), ``watching`` (hedged at its deadline: followed in the background,
+#: the job moved on), ``ended`` (the attempt finished; ``outcome`` says how), ``requeued`` (its
+#: answer was lost and an operator chose to create again: it may still have been billed).
 AttemptPhase = str
 
 
@@ -30,9 +32,11 @@ class JobRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     ``spec`` is the caller's own description of the job (the batch keeps the row, the step and
     the request there); the journal stores it and never interprets it. ``model``, ``attempt_no``
-    and ``task_id`` describe the latest create. ``result`` is the served
-    :class:`~kierouter.Result` once the job succeeded; ``files`` the images on disk once it is
-    ``downloaded``.
+    and ``task_id`` describe the latest create (or the task that served the job). ``credits``
+    are the settled credits of all its attempts. ``result`` is the served
+    :class:`~kierouter.Result` once the job succeeded (or is ``undelivered``: then it keeps the
+    URLs, and ``error`` says why the images could not be saved); ``files`` the images on disk
+    once it is ``downloaded``.
     """
 
     key: str
@@ -64,6 +68,9 @@ class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
     credits: float = 0.0
     seed: int | None = None
     created_at: float = 0.0
+    urls: tuple[str, ...] = ()
+    files: tuple[ImageFile, ...] = ()
+    credits_source: str = ""
 
     @property
     def reached_kie(self) -> bool:
@@ -71,7 +78,7 @@ class AttemptRecord(msgspec.Struct, frozen=True, kw_only=True):
         create that KIE answered with an error."""
         if self.task_id:
             return True
-        return self.phase in ("intent", "ambiguous") or self.outcome == "ambiguous"
+        return self.phase in ("intent", "ambiguous", "requeued") or self.outcome == "ambiguous"
 
 
 class JournalBackend(abc.ABC):
@@ -118,7 +125,13 @@ class JournalBackend(abc.ABC):
     def spent(self) -> float:
         """Credits charged so far: the sum over ended attempts."""
 
-    # -- the router's records (see kierouter._run.Journal) -------------------------------------
+    def task_owner(self, task_id: str) -> str | None:
+        """The job that created ``task_id`` (``None`` when no attempt names it). Backends
+        should answer it; the default (no lookup) only weakens the check that a callback naming
+        another job's task never serves this one."""
+        return None
+
+    # -- the router's records (see kierouter._run.context.Journal) -----------------------------
 
     @abc.abstractmethod
     def begin_attempt(self, key: str, attempt_no: int, model: str, body_sha256: str) -> None:
@@ -134,20 +147,27 @@ class JournalBackend(abc.ABC):
 
     @abc.abstractmethod
     def end_attempt(self, key: str, attempt: Attempt) -> None:
-        """An attempt ended. A skip is only recorded; an attempt that did not serve the job
-        (and was not ambiguous) moves the job back to ``planned``."""
+        """An attempt ended without serving the job, or a watched task ended.
+
+        The record that names the attempt's task (or its open create) is updated, never a
+        second one added, and the job's credits change by the difference: recording the same
+        end twice counts it once. A ``hedged`` attempt becomes ``watching``. The job goes back
+        to ``planned`` only when :func:`kierouter._money.allows_another_create` says so; a
+        watched task's end changes no state."""
 
     @abc.abstractmethod
     def record_result(self, key: str, result: Result) -> None:
-        """``submitted → succeeded`` with the result."""
+        """``submitted|planned → succeeded`` (or ``undelivered`` when ``result.delivery`` says
+        so) with the result, and the serving attempt (the result's last ``success`` or
+        ``undelivered`` one) ended with its credits, in the same transaction."""
 
     @abc.abstractmethod
     def mark_downloaded(self, key: str, files: Sequence[ImageFile]) -> None:
-        """``succeeded → downloaded`` with the files on disk."""
+        """``succeeded|undelivered → downloaded`` with the files on disk."""
 
     @abc.abstractmethod
     def mark_failed(self, key: str, error: str) -> None:
-        """``planned|unknown|submitted|succeeded → failed``."""
+        """``planned → failed`` (a job with a live or paid task never fails)."""
 
     @abc.abstractmethod
     def mark_unknown(self, key: str, reason: str) -> None:
@@ -156,4 +176,5 @@ class JournalBackend(abc.ABC):
     @abc.abstractmethod
     def requeue_unknown(self, key: str) -> None:
         """``unknown → planned``: an operator's explicit decision to create the task again
-        (it may be paid twice). Never called automatically."""
+        (it may be paid twice). The job's lost creates become ``requeued``. Never called
+        automatically."""

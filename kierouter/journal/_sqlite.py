@@ -18,63 +18,27 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from kierouter._models import Attempt, ImageFile, Result
+from kierouter._money import allows_another_create
 
 from ._backend import AttemptRecord, JobRecord, JournalBackend
-from ._states import JOB_STATES, JobState, check_transition
+from ._schema import (
+    ADDED_COLUMNS,
+    ATTEMPT_COLUMNS,
+    JOB_COLUMNS,
+    OPEN_PHASES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    attempt_record,
+    job_record,
+    result_decoder,
+)
+from ._states import JOB_STATES, JobState, JournalStateError, check_transition
 
 if TYPE_CHECKING:
     import os
     import sqlite3
 
 __all__ = ["SqliteJournal"]
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    key TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    model TEXT,
-    attempt_no INTEGER NOT NULL DEFAULT 0,
-    task_id TEXT,
-    credits REAL NOT NULL DEFAULT 0,
-    result TEXT,
-    files TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
-CREATE TABLE IF NOT EXISTS attempts (
-    job_key TEXT NOT NULL REFERENCES jobs (key),
-    n INTEGER NOT NULL,
-    attempt_no INTEGER,
-    model TEXT NOT NULL,
-    phase TEXT NOT NULL,
-    task_id TEXT,
-    outcome TEXT,
-    reason TEXT NOT NULL DEFAULT '',
-    credits REAL NOT NULL DEFAULT 0,
-    seed INTEGER,
-    body_sha256 TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (job_key, n)
-);
-CREATE INDEX IF NOT EXISTS attempts_task ON attempts (task_id);
-"""
-
-_JOB_COLUMNS = "key, seq, state, spec, model, attempt_no, task_id, credits, result, files, error, "
-_JOB_COLUMNS += "updated_at"
-_ATTEMPT_COLUMNS = (
-    "job_key, n, attempt_no, model, phase, task_id, outcome, reason, credits, seed, created_at"
-)
-_OPEN = ("intent", "submitted", "ambiguous")
-_result_decoder = msgspec.json.Decoder(Result)
-_files_decoder = msgspec.json.Decoder(tuple[ImageFile, ...])
 
 
 class SqliteJournal(JournalBackend):
@@ -104,8 +68,12 @@ class SqliteJournal(JournalBackend):
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
-            self._db.executescript(_SCHEMA)
-        if self.get_meta("schema_version") is None:
+            self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(attempts)")}
+            for name, kind in ADDED_COLUMNS:
+                if name not in have:  # a journal written by an older kierouter
+                    self._db.execute(f"ALTER TABLE attempts ADD COLUMN {name} {kind}")
+        if self.get_meta("schema_version") != SCHEMA_VERSION:
             self.set_meta("schema_version", SCHEMA_VERSION)
 
     def __repr__(self) -> str:
@@ -159,7 +127,7 @@ class SqliteJournal(JournalBackend):
         db: sqlite3.Connection, key: str, model: str | None = None
     ) -> tuple[int, str | None] | None:
         sql = "SELECT n, task_id FROM attempts WHERE job_key = ? AND phase IN (?, ?, ?)"
-        args: list[Any] = [key, *_OPEN]
+        args: list[Any] = [key, *OPEN_PHASES]
         if model is not None:
             sql += " AND model = ?"
             args.append(model)
@@ -207,43 +175,25 @@ class SqliteJournal(JournalBackend):
                 inserted += cursor.rowcount
         return inserted
 
-    @staticmethod
-    def _job_record(row: Sequence[Any]) -> JobRecord:
-        key, seq, state, spec, model, attempt_no, task_id, credits, result, files, error, at = row
-        return JobRecord(
-            key=key,
-            seq=seq,
-            state=state,
-            spec=msgspec.json.decode(spec),
-            model=model,
-            attempt_no=attempt_no,
-            task_id=task_id,
-            credits=credits,
-            result=_result_decoder.decode(result) if result else None,
-            files=_files_decoder.decode(files) if files else (),
-            error=error,
-            updated_at=at,
-        )
-
     def job(self, key: str) -> JobRecord | None:
         """One job, or ``None``."""
         with self._lock:
             row = self._db.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?",
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE key = ?",
                 (key,),
             ).fetchone()
-        return None if row is None else self._job_record(row)
+        return None if row is None else job_record(row)
 
     def jobs(self, states: Sequence[JobState] | None = None) -> list[JobRecord]:
         """Jobs in insertion order, optionally only those in ``states``."""
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs"
+        sql = f"SELECT {JOB_COLUMNS} FROM jobs"
         args: tuple[Any, ...] = ()
         if states is not None:
             sql += f" WHERE state IN ({', '.join('?' * len(states))})"
             args = tuple(states)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
-        return [self._job_record(row) for row in rows]
+        return [job_record(row) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per state (every state present)."""
@@ -255,29 +205,22 @@ class SqliteJournal(JournalBackend):
 
     def attempts(self, key: str | None = None) -> list[AttemptRecord]:
         """Attempt records of one job (or all), in the order written."""
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts"
+        sql = f"SELECT {ATTEMPT_COLUMNS} FROM attempts"
         args: tuple[Any, ...] = ()
         if key is not None:
             sql += " WHERE job_key = ?"
             args = (key,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY created_at, job_key, n", args).fetchall()
-        return [
-            AttemptRecord(
-                job_key=r[0],
-                n=r[1],
-                attempt_no=r[2],
-                model=r[3],
-                phase=r[4],
-                task_id=r[5],
-                outcome=r[6],
-                reason=r[7],
-                credits=r[8],
-                seed=r[9],
-                created_at=r[10],
-            )
-            for r in rows
-        ]
+        return [attempt_record(row) for row in rows]
+
+    def task_owner(self, task_id: str) -> str | None:
+        """The job that created ``task_id`` (``None`` when no attempt names it)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT job_key FROM attempts WHERE task_id = ? LIMIT 1", (task_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def spent(self) -> float:
         """Credits charged so far (ended attempts)."""
@@ -335,63 +278,116 @@ class SqliteJournal(JournalBackend):
                 )
 
     def end_attempt(self, key: str, attempt: Attempt) -> None:
-        """An attempt ended; one that did not serve the job (and was not ambiguous) moves the
-        job back to ``planned``."""
-        now = time.time()
+        """An attempt ended without serving the job, or a watched task ended: the record
+        naming it is updated (credits counted once); the job goes back to ``planned`` only
+        where the money rule allows another create."""
         with self._tx() as db:
-            found = None
-            if attempt.outcome != "skipped":
-                found = self._open_attempt(db, key, attempt.model)
-            values = (
-                attempt.outcome,
-                attempt.reason,
-                attempt.credits,
-                attempt.seed,
-                attempt.task_id,
-            )
-            if found is None:
-                db.execute(
-                    "INSERT INTO attempts (job_key, n, model, phase, outcome, reason, credits, "
-                    "seed, task_id, created_at, updated_at) "
-                    "VALUES (?, ?, ?, 'ended', ?, ?, ?, ?, ?, ?, ?)",
-                    (key, self._next_n(db, key), attempt.model, *values, now, now),
-                )
-            else:
-                db.execute(
-                    "UPDATE attempts SET phase = 'ended', outcome = ?, reason = ?, credits = ?, "
-                    "seed = ?, task_id = COALESCE(?, task_id), updated_at = ? "
-                    "WHERE job_key = ? AND n = ?",
-                    (*values, now, key, found[0]),
-                )
-            db.execute(
-                "UPDATE jobs SET credits = credits + ?, updated_at = ? WHERE key = ?",
-                (attempt.credits, now, key),
-            )
-            if attempt.outcome in ("skipped", "success", "ambiguous"):
+            watched = self._end(db, key, attempt)
+            if watched or attempt.outcome in ("skipped", "ambiguous"):
                 return
-            state = self._state(db, key)
-            if state in ("submitting", "submitted"):
+            if not allows_another_create(attempt.outcome, attempt.task_id):
+                return
+            if self._state(db, key) in ("submitting", "submitted"):
                 self._move(db, key, "planned", error=attempt.reason)
 
+    def _end(self, db: sqlite3.Connection, key: str, attempt: Attempt) -> bool:
+        """Write ``attempt`` onto the record naming its task (or its open create), adding one
+        only when there is none, and add the change in credits to the job. Returns whether the
+        record was a watched task's."""
+        now = time.time()
+        phase = "watching" if attempt.outcome == "hedged" else "ended"
+        found = None
+        if attempt.task_id:
+            found = db.execute(
+                "SELECT n, phase, credits FROM attempts WHERE job_key = ? AND task_id = ? "
+                "ORDER BY n DESC LIMIT 1",
+                (key, attempt.task_id),
+            ).fetchone()
+        if found is None and attempt.outcome != "skipped":
+            open_ = self._open_attempt(db, key, attempt.model)
+            if open_ is not None and (open_[1] is None or open_[1] == attempt.task_id):
+                found = (open_[0], "open", 0.0)
+        values = (
+            phase,
+            attempt.outcome,
+            attempt.reason,
+            attempt.credits,
+            attempt.seed,
+            attempt.task_id,
+            msgspec.json.encode(attempt.urls).decode() if attempt.urls else None,
+            msgspec.json.encode(attempt.files).decode() if attempt.files else None,
+            attempt.credits_source,
+        )
+        if found is None:
+            db.execute(
+                "INSERT INTO attempts (job_key, n, attempt_no, model, phase, outcome, reason, "
+                "credits, seed, task_id, urls, files, credits_source, created_at, updated_at) "
+                "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, self._next_n(db, key), attempt.model, *values, now, now),
+            )
+            delta = attempt.credits
+        else:
+            db.execute(
+                "UPDATE attempts SET phase = ?, outcome = ?, reason = ?, credits = ?, seed = ?, "
+                "task_id = COALESCE(?, task_id), urls = ?, files = ?, credits_source = ?, "
+                "updated_at = ? WHERE job_key = ? AND n = ?",
+                (*values, now, key, found[0]),
+            )
+            delta = attempt.credits - float(found[2] or 0.0)
+        db.execute(
+            "UPDATE jobs SET credits = credits + ?, updated_at = ? WHERE key = ?",
+            (delta, now, key),
+        )
+        return found is not None and found[1] == "watching"
+
     def record_result(self, key: str, result: Result) -> None:
-        """``submitted → succeeded`` with the result."""
+        """``submitted|planned → succeeded|undelivered``: the serving attempt and the result,
+        in one transaction."""
+        serving = next(
+            (a for a in reversed(result.attempts) if a.outcome in ("success", "undelivered")),
+            None,
+        )
+        state: JobState = "undelivered" if result.delivery == "undelivered" else "succeeded"
         with self._tx() as db:
+            current = self._state(db, key)
+            task_id = serving.task_id if serving is not None else None
+            known = (
+                task_id is not None
+                and db.execute(
+                    "SELECT 1 FROM attempts WHERE job_key = ? AND task_id = ?", (key, task_id)
+                ).fetchone()
+            )
+            if not known:
+                raise JournalStateError(
+                    key, current, state, "no attempt of this job names the serving task"
+                )
+            if serving is not None:
+                self._end(db, key, serving)
             self._move(
                 db,
                 key,
-                "succeeded",
+                state,
                 result=msgspec.json.encode(result).decode(),
                 model=result.served_model,
-                error=None,
+                task_id=result.task_id,
+                error=result.delivery_error or None,
             )
 
     def mark_downloaded(self, key: str, files: Sequence[ImageFile]) -> None:
-        """``succeeded → downloaded`` with the files on disk."""
+        """``succeeded|undelivered → downloaded`` with the files on disk."""
         with self._tx() as db:
-            self._move(db, key, "downloaded", files=msgspec.json.encode(tuple(files)).decode())
+            row = db.execute("SELECT result FROM jobs WHERE key = ?", (key,)).fetchone()
+            fields: dict[str, Any] = {"files": msgspec.json.encode(tuple(files)).decode()}
+            if row is not None and row[0]:
+                result = result_decoder.decode(row[0])
+                result = msgspec.structs.replace(
+                    result, files=tuple(files), delivery="downloaded", delivery_error=""
+                )
+                fields["result"] = msgspec.json.encode(result).decode()
+            self._move(db, key, "downloaded", error=None, **fields)
 
     def mark_failed(self, key: str, error: str) -> None:
-        """``planned|unknown|submitted|succeeded → failed``."""
+        """``planned → failed`` (a job with a live or paid task never fails)."""
         with self._tx() as db:
             self._move(db, key, "failed", error=error)
 
@@ -408,14 +404,14 @@ class SqliteJournal(JournalBackend):
                 )
 
     def requeue_unknown(self, key: str) -> None:
-        """``unknown → planned`` (an operator's explicit decision; may pay twice)."""
+        """``unknown → planned`` (an operator's explicit decision; may pay twice). The lost
+        creates become ``requeued``: still counted as reaching KIE, no longer holding the job."""
         with self._tx() as db:
             self._move(db, key, "planned", error=None)
-            found = self._open_attempt(db, key)
-            if found is not None:
-                db.execute(
-                    "UPDATE attempts SET phase = 'ended', outcome = 'ambiguous', "
-                    "reason = 'requeued by the operator', updated_at = ? "
-                    "WHERE job_key = ? AND n = ?",
-                    (time.time(), key, found[0]),
-                )
+            db.execute(
+                "UPDATE attempts SET phase = 'requeued', outcome = 'ambiguous', "
+                "reason = 'answer lost; requeued by the operator', updated_at = ? "
+                "WHERE job_key = ? AND task_id IS NULL AND phase != 'requeued' "
+                "AND (phase IN ('intent', 'ambiguous') OR outcome = 'ambiguous')",
+                (time.time(), key),
+            )

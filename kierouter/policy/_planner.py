@@ -21,11 +21,13 @@ Steps, in order:
 3. **Order**: ``ladder`` takes rung by rung one model per rung (the objective's best; inside a
    rung with alternatives the intent decides: text → GPT-4o image, edit → Flux Kontext), then a
    second pass over the rungs, and so on; ``objective`` ranks every kept model;
-   ``expected-cost`` takes the ladder's models and sorts them by cᵢ/pᵢ (minimal E[credits] for
-   that set). ``prefer``-ed models go first; at most ``max_steps`` are kept.
-4. **Numbers**: each step's credits, p50 latency, quality, success probability (the card's, or
-   learned from outcomes when ``stats`` is given), and the plan's E[credits], P(success) and
-   worst case.
+   ``expected-cost`` takes the ladder's models and sorts them by credits per accepted image
+   cᵢ/aᵢ, then by Lᵢ/pᵢ (the least E[credits] for that set, and the fastest such order; see
+   :mod:`._expected`). The ``cost`` objective ranks by the same key. ``prefer``-ed models go
+   first; at most ``max_steps`` are kept.
+4. **Numbers**: each step's credits, latencies, quality, P(billed) and P(accepted) (the card's,
+   or learned from outcomes when ``stats`` is given) and P(reached), and the plan's E[credits],
+   E[seconds], P(success) and worst case.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ import msgspec
 
 from kierouter._models import ImageRequest, ModelCard, _ratio_value
 
+from ._auto import any_model_policy, widened
 from ._builtin import AUTO_MODES, RUNG_PREFERENCE
-from ._expected import cost_ratio
+from ._expected import mean_latency
 from ._intent import infer_intent, prompt_language
 from ._learning import OutcomeStats
-from ._types import Constraints, Dropped, Plan, PlanStep, Policy
+from ._steps import Rates, build_plan, cheapest_key, learned_rates
+from ._types import Constraints, Dropped, Plan, Policy
 
 __all__ = ["apply_policy_options", "clear_caches", "effective_policy", "merge_constraints", "plan"]
 
@@ -69,6 +73,7 @@ class _Card:
         "max_images",
         "max_prompt",
         "max_refs",
+        "mean",
         "negative_prompt",
         "orientations",
         "p50",
@@ -94,6 +99,7 @@ class _Card:
         self.any_language = "*" in self.languages
         self.quality = card.quality
         self.p50 = card.latency_p50
+        self.mean = mean_latency(card.latency_p50, card.latency_p90)
         self.p_card = card.success_rate
         self.max_refs = caps.max_reference_images
         self.max_images = caps.max_images
@@ -327,7 +333,7 @@ def _request_drop(
 
 
 def _objective_keys(
-    policy: Policy, kept: list[tuple[_Card, int, float]]
+    policy: Policy, kept: list[tuple[_Card, int, float]], rates: Rates
 ) -> dict[str, tuple[Any, ...]]:
     by = policy.objective.by
     if by == "speed":
@@ -351,7 +357,7 @@ def _objective_keys(
                 )
                 for i, _, c in kept
             }
-    return {i.id: (c, i.p50, -i.quality, i.id) for i, _, c in kept}
+    return {i.id: (*cheapest_key(i, c, rates), -i.quality, i.id) for i, _, c in kept}
 
 
 _OBJECTIVE_WORDS = {
@@ -403,6 +409,10 @@ def plan(
         if found is not None:
             return found
     result = _plan(request, compiled, active, policy.name, intent, language, stats)
+    if policy.infer and not result.steps:  # auto with any plugin (see _auto)
+        wide = any_model_policy(policy)
+        anyone = _plan(request, _compiled(wide, cards), wide, policy.name, intent, language, stats)
+        result = widened(anyone) if anyone.steps else result
     if key is not None:
         memo = compiled.memo
         if len(memo) >= 512:
@@ -442,7 +452,8 @@ def _plan(
                 continue
         dropped.append(Dropped(model=info.id, reason=reason))
 
-    keys = _objective_keys(active, kept)
+    rates = learned_rates(kept, stats, intent)
+    keys = _objective_keys(active, kept, rates)
     ordering = active.ordering
     why: dict[str, str] = {}
     word = _OBJECTIVE_WORDS[active.objective.by]
@@ -503,61 +514,12 @@ def _plan(
         for info, _, _ in rest:
             dropped.append(Dropped(model=info.id, reason=beyond))
 
-    probs: list[tuple[float, str]] = []
-    for info, _, _ in ranked:
-        if stats is not None:
-            p, n, tag = stats.estimate(info.id, info.p_card, intent)
-            note = (
-                f"; p {p:.2f} learned from {n} outcomes ({tag}), card {info.p_card:.2f}"
-                if n
-                else ""
-            )
-            probs.append((p, note))
-        else:
-            probs.append((info.p_card, ""))
     if ordering == "expected-cost" and len(ranked) > 1:
-        paired = sorted(
-            zip(ranked, probs, strict=True),
-            key=lambda e: (cost_ratio(e[0][2], e[1][0]), e[0][0].id),
-        )
-        ranked = [e[0] for e in paired]
-        probs = [e[1] for e in paired]
-        for info, _, _ in ranked:
-            why[info.id] = f"{why[info.id]}; ordered by credits/p for the least expected cost"
-
-    steps = []
-    expected = 0.0
-    miss = 1.0
-    worst = 0.0
-    for (info, _, credits), (p, note) in zip(ranked, probs, strict=True):
-        extra = ""
-        if request.seed is not None and not info.seed:
-            extra += "; ignores the seed"
-        if request.negative_prompt and not info.negative_prompt:
-            extra += "; ignores the negative prompt"
-        steps.append(
-            PlanStep(
-                model=info.id,
-                family=info.family,
-                credits=credits,
-                latency_p50=info.p50,
-                quality=info.quality,
-                p_success=p,
-                reason=why[info.id] + note + extra,
-            )
-        )
-        expected += credits * miss
-        miss *= 1.0 - p
-        worst += credits
-    return Plan(
-        policy=name,
-        steps=tuple(steps),
-        dropped=tuple(dropped),
-        expected_credits=expected,
-        p_success=1.0 - miss if steps else 0.0,
-        intent=intent,
-        worst_case_credits=worst,
-    )
+        ranked.sort(key=lambda e: (*cheapest_key(e[0], e[2], rates), e[0].id))
+        for info, _, credits in ranked:
+            per = cheapest_key(info, credits, rates)[0]
+            why[info.id] += f"; ordered by credits per accepted image ({per:.3g})"
+    return build_plan(request, ranked, rates, why, name, dropped, intent)
 
 
 def clear_caches() -> None:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from kierouter._http_server import DropConnection
+from kierouter._server import DropConnection
 
 from . import _admin, _files, _legacy, _market
 from ._callbacks import CallbackSender

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from kierouter._http_server import Server
+from kierouter._server import EMULATOR_LIMITS, Server
 
 from ._admin import apply_settings
 from ._app import SimApp
@@ -156,7 +156,7 @@ class Emulator:
     async def start(self) -> Emulator:
         """Bind the port and start serving."""
         if self._server is None:
-            server = Server(self.app, self.host, self.port)
+            server = Server(self.app, self.host, self.port, limits=EMULATOR_LIMITS)
             await server.start()
             self._server = server
             self.port = server.port

@@ -39,7 +39,7 @@ MAX_IMAGES = 4
 SWITCHES = ("enable_sequential", "thinking_mode", "watermark", "nsfw_checker")
 
 # CHANGE: what the router knows before calling the model. Prices are credits (1 credit ≈ $0.005);
-# these are estimates, overridable in the user's kierouter.toml ([pricing."wan/2-7-image"]).
+# these are estimates, overridable in the user's kierouter.toml ([prices."wan/2-7-image"]).
 CARD = ModelCard(
     id=MODEL_ID,
     family="wan",

@@ -40,6 +40,7 @@ from kierouter import (
     ValidationError,
 )
 from kierouter.provider import (
+    RESOLUTIONS,
     callback_data,
     check_bool,
     check_choice,
@@ -336,7 +337,7 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
     check_reference_images(card, request)  # one: inputImage
     check_mask(card, request)
     check_count(card, request)
-    check_resolution(card, request)
+    check_resolution(card, request, RESOLUTIONS)  # any tier: what it lacks is adapted
     check_prompt(card, request)
 
 

@@ -19,6 +19,7 @@ KIE removed its MJ pages from the docs in 2026. When KIE answers that the endpoi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -191,12 +192,19 @@ class MidjourneyProvider(Provider):
         )
 
     def map_error(self, exc: KieError) -> KieRouterError:
-        """A 404 that is not about one task means KIE's MJ endpoint is gone: say so."""
+        """A 404 that is not about one task means KIE's MJ endpoint is gone: say so.
+
+        A status read answered 404 "Task not found" (or "Record does not exist") is a task KIE
+        does not show yet, not a removed API: it stays a :class:`~kierouter.NotFoundError`,
+        which the router reads again.
+        """
         if isinstance(exc, EndpointGoneError) or not isinstance(exc, NotFoundError):
             return exc
         if exc.task_id is not None or (exc.code != 404 and exc.http_status != 404):
             return exc  # an unknown task (record-info data null, "Record does not exist")
         said = exc.message.removeprefix(f"KIE error {exc.code}: ")
+        if _MISSING_TASK.search(said):
+            return exc
         return EndpointGoneError(
             "KIE's Midjourney API (/api/v1/mj/*) answered 404: the endpoint is gone. KIE removed "
             "its Midjourney pages from the docs in 2026; route artistic jobs to another model "
@@ -204,6 +212,12 @@ class MidjourneyProvider(Provider):
             code=exc.code,
             http_status=exc.http_status,
         )
+
+
+#: what KIE says when a status read names a task it does not (yet) know
+_MISSING_TASK = re.compile(
+    r"task not found|record does not exist|record is null|no such task", re.I
+)
 
 
 def _style_fields(

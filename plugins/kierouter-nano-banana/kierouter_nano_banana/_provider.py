@@ -175,7 +175,7 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
         },
         fallback=f"Nano Banana models cannot {request.kind}",
     )
-    check_resolution(card, request)
+    check_resolution(card, request, RESOLUTIONS)  # any tier: what it lacks is adapted
     check_reference_images(card, request, suggestion=NANO_BANANA_EDIT.id)
     check_mask(card, request)
     check_count(card, request)

@@ -26,6 +26,7 @@ from typing import Any
 
 from kierouter import Adaptation, ImageRequest, MarketProvider, ModelCard
 from kierouter.provider import (
+    RESOLUTIONS,
     check_bool,
     check_choice,
     check_count,
@@ -268,7 +269,7 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
         },
         fallback=f"Qwen models cannot {request.kind}",
     )
-    check_resolution(card, request)
+    check_resolution(card, request, RESOLUTIONS)  # any tier: what it lacks is adapted
     check_reference_images(card, request, suggestion=partner)
     check_mask(card, request)
     check_count(card, request)

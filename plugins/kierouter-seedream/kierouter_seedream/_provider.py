@@ -197,7 +197,7 @@ def _check_request(card: ModelCard, request: ImageRequest) -> None:
         },
         fallback=f"Seedream models cannot {request.kind}",
     )
-    check_resolution(card, request)
+    check_resolution(card, request, RESOLUTIONS)  # any tier: what it lacks is adapted
     check_reference_images(card, request, suggestion=partner)
     check_mask(card, request)
     check_count(card, request)

@@ -1,0 +1,142 @@
+"""The summary table of docs/performance.md: every benchmark's headline result, from bench/results.
+
+``docs/figures.py`` writes it between the page's summary markers.
+"""
+
+from __future__ import annotations
+
+from figures_bench import MODES, load, pct, polling_data, seconds
+
+__all__ = ["summary_table"]
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _summary_rows() -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    imp = load("import_time")
+    cached = imp["inside_ms"]["bytecode cached / import kierouter + load_registry()"]["median"]
+    cold = imp["inside_ms"]["no bytecode cache / import kierouter + load_registry()"]["median"]
+    rows.append(
+        (
+            "1",
+            "import + plugin discovery, cold process",
+            f"< {imp['target_ms']:g} ms",
+            f"{cached:.1f} ms ({cold:.0f} ms with no `.pyc` cache)",
+            _yes(all(imp["target_met"].values())),
+        )
+    )
+    over = load("overhead")["verdicts"]
+    parts, met = [], []
+    for transport, name in (("httpx", "stock httpx"), ("aiohttp", "httpx-aiohttp")):
+        keys = [k for k in over if k.startswith(f"{transport}@")]
+        ratios = ", ".join(f"{pct(over[k]['ratio'])} ({k.split('@')[1]})" for k in keys)
+        parts.append(f"{name} {ratios}")
+        met.append(f"{name} {_yes(all(over[k]['met'] for k in keys))}")
+    rows.append(
+        (
+            "2",
+            "router throughput / raw httpx loop (in flight)",
+            "≥ 90 %",
+            "; ".join(parts),
+            ", ".join(met),
+        )
+    )
+    polling = polling_data()
+    reads = " / ".join(
+        f"{polling[m]['reads_median']:g} (mean {polling[m]['reads_mean']:.1f})" for m in MODES
+    )
+    targets = load("status_reads")["targets_met"]
+    rows.append(
+        (
+            "3",
+            "status reads per image (median): webhook / adaptive / fixed 5 s",
+            "≤ 1 / ≤ 3",
+            reads,
+            _yes(all(targets.values())),
+        )
+    )
+    delays = " / ".join(seconds(polling[m]["delay"]["median"]) for m in MODES)
+    rows.append(
+        (
+            "4",
+            "time to detect completion (median, at KIE speed): same three",
+            "(none)",
+            delays,
+            "n/a",
+        )
+    )
+    cost = load("cost_per_image")["scenarios"]
+    issue = {r["strategy"]: r["credits_per_accepted"] for r in cost["issue"]["results"]}
+    picky = {r["strategy"]: r["credits_per_accepted"] for r in cost["picky-judge"]["results"]}
+    learned, ladder = issue["expected-cost ordering"], issue["default ladder"]
+    fixed = [v for k, v in issue.items() if k.startswith("order ")]
+    rows.append(
+        (
+            "5",
+            "credits per accepted image: expected-cost ordering vs the ladder and every fixed "
+            "order of its models",
+            "≤ both",
+            f"{learned:.3f} / ladder {ladder:.3f} / best of {len(fixed)} fixed orders "
+            f"{min(fixed):.3f} (quality model {issue['always the quality model']:.2f}); a judge "
+            f"rejecting Seedream: learned {picky['expected-cost ordering']:.2f} vs ladder "
+            f"{picky['default ladder']:.2f}",
+            _yes(learned <= ladder + 1e-9 and learned <= min(fixed) + 1e-9),
+        )
+    )
+    scale = load("scale")
+    memory, journal = scale["memory"], scale["journal"]["FULL"]
+    rows.append(
+        (
+            "6",
+            f"memory per in-flight job at {memory['jobs']:,} jobs",
+            "< 10 KB",
+            f"{memory['bytes_per_job'] / 1000:.1f} KB ({memory['bare_task_bytes'] / 1000:.1f}"
+            " KB for a bare asyncio task)",
+            _yes(memory["target_met"]),
+        )
+    )
+    rows.append(
+        (
+            "6",
+            "journal: batch plan rows; job lifecycles, fsynced",
+            "(none)",
+            f"{journal['insert_rows_per_s'] / 1000:.0f}k rows/s; "
+            f"{journal['jobs_per_s']:,.0f} jobs/s",
+            "n/a",
+        )
+    )
+    routing = load("routing")["results"]
+    medians = [r["uncached"]["median_us"] for r in routing.values()]
+    p99s = [r["uncached"]["p99_us"] for r in routing.values()]
+    rows.append(
+        (
+            "7",
+            "routing decision, new request shape, each built-in policy",
+            "< 50 µs median",
+            f"{min(medians):.0f}-{max(medians):.0f} µs median "
+            f"(p99 {min(p99s):.0f}-{max(p99s):.0f} µs)",
+            _yes(all(r["target_met"] for r in routing.values())),
+        )
+    )
+    rate = load("ratelimit")["results"]
+    paced = [r for r in rate if r["way"] != "no client pacing"]
+    rows.append(
+        (
+            "8",
+            "create rate achieved / allowed",
+            "≥ 0.9, no 429",
+            ", ".join(f"{r['ratio']:.3f} ({r['way']}, {r['rejected_429']} 429s)" for r in paced),
+            _yes(all(r["ratio"] >= 0.9 and r["rejected_429"] == 0 for r in paced)),
+        )
+    )
+    return rows
+
+
+def summary_table() -> str:
+    """Every benchmark's headline result, as a Markdown table."""
+    lines = ["| # | benchmark | target | result | met |", "|---|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in _summary_rows()]
+    return "\n".join(lines) + "\n"
