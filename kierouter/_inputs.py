@@ -20,17 +20,13 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from stat import S_ISDIR
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import msgspec
 
 from ._errors import ValidationError
-
-if TYPE_CHECKING:
-    from ._models import ImageRequest, ModelCard
-    from .policy import Plan, Policy
 
 __all__ = [
     "DEFAULT_MAX_IMAGE_BYTES",
@@ -40,11 +36,21 @@ __all__ = [
     "check_input",
     "check_inputs",
     "data_size",
-    "fit_plan",
     "has_local_inputs",
     "input_kind",
     "normalize_input",
 ]
+
+
+class _HasImages(Protocol):
+    """What this module reads of :class:`~kierouter.ImageRequest` (typed structurally, as
+    ``_models`` imports this module to normalise those fields)."""
+
+    @property
+    def images(self) -> tuple[str, ...]: ...
+    @property
+    def mask(self) -> str | None: ...
+
 
 ImageInput = str | os.PathLike[str] | bytes
 """What ``ImageRequest.images`` (each item) and ``ImageRequest.mask`` accept: an http(s) URL,
@@ -93,7 +99,7 @@ def input_kind(value: str) -> Kind:
     return "file"
 
 
-def has_local_inputs(request: ImageRequest) -> bool:
+def has_local_inputs(request: _HasImages) -> bool:
     """Whether any image or the mask is a local file or bytes (something to upload)."""
     mask = request.mask
     if mask is not None and not mask.startswith(("https://", "http://")):
@@ -247,7 +253,7 @@ def _check_data(field: str, value: str) -> LocalImage:
     return LocalImage(field=field, value=value, source=None, label=label, size=size, format=fmt)
 
 
-def _fields(request: ImageRequest) -> Iterable[tuple[str, str]]:
+def _fields(request: _HasImages) -> Iterable[tuple[str, str]]:
     for index, value in enumerate(request.images):
         yield f"images[{index}]", value
     if request.mask is not None:
@@ -271,68 +277,8 @@ def check_input(value: str, field: str) -> LocalImage | None:
     return None
 
 
-def check_inputs(request: ImageRequest) -> tuple[LocalImage, ...]:
+def check_inputs(request: _HasImages) -> tuple[LocalImage, ...]:
     """Check every local file and bytes input of ``request`` (see :func:`check_input`); return
     them in field order (``images[0]``, ..., ``mask``), URLs left out."""
     found = (check_input(value, field) for field, value in _fields(request))
     return tuple(image for image in found if image is not None)
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1024 * 1024):.3g} MB"
-
-
-def fit_plan(
-    request: ImageRequest,
-    policy: Policy,
-    cards: Mapping[str, ModelCard],
-    plan: Callable[[Policy], Plan],
-) -> Plan:
-    """The plan for ``request`` made by ``plan(policy)``, with its local input files checked and
-    the models they are too big for (``Capabilities.max_image_bytes``) left out.
-
-    Checks the request's local inputs first (:func:`check_input`). When a file is over some
-    models' limit, the request is planned again with those models denied, so that models which
-    take it move up; each is listed in ``dropped`` with the file's size and its limit. When no
-    model that could run the request takes the file, raises :class:`~kierouter.ValidationError`
-    naming the field and the file: nothing is sent.
-    """
-    first = plan(policy)
-    images = check_inputs(request) if has_local_inputs(request) else ()
-    if not images:
-        return first
-    biggest = max(images, key=lambda image: image.size)
-    small = {
-        model: card.capabilities.max_image_bytes
-        for model, card in cards.items()
-        if card.capabilities.max_image_bytes < biggest.size
-    }
-    if not any(step.model in small for step in first.steps):
-        return first  # every planned model takes it
-    from .policy import Constraints, Dropped, merge_constraints
-
-    denied = Constraints(deny=tuple(small))
-    fitted = plan(
-        msgspec.structs.replace(policy, constraints=merge_constraints(policy.constraints, denied))
-    )
-    before = {d.model: d.reason for d in first.dropped}
-    too_small = []  # models the file alone keeps out (their reason changed once denied)
-    dropped = []
-    for entry in fitted.dropped:
-        if entry.model in small and entry.reason != before.get(entry.model):
-            too_small.append(entry.model)
-            reason = (
-                f"takes input images up to {_mb(small[entry.model])}; "
-                f"{biggest.field} is {_mb(biggest.size)}"
-            )
-            entry = Dropped(model=entry.model, reason=reason)
-        dropped.append(entry)
-    if not fitted.steps:
-        best = max(too_small, key=small.__getitem__)
-        raise ValidationError(
-            biggest.field,
-            f"{biggest.label} is {_mb(biggest.size)}, over the input limit of every model that "
-            f"could run this request (the largest, {best}, takes {_mb(small[best])}); resize "
-            "or recompress it",
-        )
-    return msgspec.structs.replace(fitted, dropped=tuple(dropped))

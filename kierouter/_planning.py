@@ -8,7 +8,8 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError, ValidationError
-from ._inputs import fit_plan, has_local_inputs
+from ._input_fit import fit_plan
+from ._inputs import has_local_inputs
 from ._models import ImageRequest
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class Planner:
         """The validated request (with the policy's options), the policy and the plan.
 
         With ``check_inputs`` the request's local input files are checked now (nothing sent) and
-        the models they are too big for are left out of the plan (:func:`~._inputs.fit_plan`).
+        the models they are too big for are left out of the plan (:func:`~._input_fit.fit_plan`).
         A resumed job skips that: its paid task is collected even if a file is gone since.
         """
         engine = policy_engine()

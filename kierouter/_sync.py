@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._router import Router, TaskHandle
     from ._run import Journal
     from ._transport import KieClient
+    from ._upload_cache import UploadCache
     from .judging import Judge
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
@@ -91,6 +92,8 @@ class SyncRouter:
         cooldown: Cooldown | None = None,
         budget: float | None = None,
         log: bool = False,
+        upload_cache: UploadCache | None = None,
+        upload_url: str | None = None,
     ) -> None:
         options: dict[str, Any] = {
             "registry": registry,
@@ -111,6 +114,8 @@ class SyncRouter:
             "cooldown": cooldown,
             "budget": budget,
             "log": log,
+            "upload_cache": upload_cache,
+            "upload_url": upload_url,
         }
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(

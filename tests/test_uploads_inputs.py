@@ -10,7 +10,8 @@ import pytest
 
 from kierouter import Capabilities, ImageRequest, ModelCard, Pricing, ValidationError
 from kierouter._images import encode_png
-from kierouter._inputs import check_inputs, fit_plan
+from kierouter._input_fit import fit_plan
+from kierouter._inputs import check_inputs
 from kierouter.policy import Plan, Policy, plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "images"

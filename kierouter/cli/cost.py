@@ -70,7 +70,7 @@ def estimate(
 
     from kierouter._errors import ValidationError
     from kierouter._explain import explain
-    from kierouter._inputs import fit_plan
+    from kierouter._input_fit import fit_plan
     from kierouter._models import ImageRequest
     from kierouter.policy import USD_PER_CREDIT, resolve_policy
 

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     """Plan the job; print it."""
     from kierouter._config import load_config
     from kierouter._explain import explain
-    from kierouter._inputs import fit_plan
+    from kierouter._input_fit import fit_plan
     from kierouter.policy import plan_json
 
     from ._common import registry_from_env, request_from_args
