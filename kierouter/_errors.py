@@ -164,6 +164,7 @@ class KieError(KieRouterError):
         self.code = code
         self.http_status = http_status
         self.task_id = task_id
+        message = message.rstrip().rstrip(".")  # KIE's msg often ends in "."; ours adds its own
         text = f"KIE error {code}: {message}" if code is not None else f"KIE error: {message}"
         if task_id:
             text += f" (task {task_id})"
@@ -306,10 +307,18 @@ class TaskTimeoutError(KieRouterError):
 
 
 def _attempt_lines(attempts: Sequence[Attempt]) -> str:
+    """One clause per outcome and reason, naming every model that ended that way, in order:
+    a dead host gives "a, b, c: failed (connection refused)", not the reason three times."""
     if not attempts:
         return "no attempts were made"
+    groups: dict[tuple[str, str], list[str]] = {}
+    for a in attempts:
+        models = groups.setdefault((str(a.outcome), a.reason or ""), [])
+        if a.model not in models:
+            models.append(a.model)
     return "; ".join(
-        f"{a.model}: {a.outcome}" + (f" ({a.reason})" if a.reason else "") for a in attempts
+        f"{', '.join(models)}: {outcome}" + (f" ({reason})" if reason else "")
+        for (outcome, reason), models in groups.items()
     )
 
 

@@ -177,8 +177,10 @@ class History:
         emulated: bool = False,
     ) -> LogEntry:
         """The entry of one job that ended with ``result`` or ``error``."""
-        attempts = list(result.attempts if result is not None else getattr(error, "attempts", ()))
+        # A PaidUndeliveredError carries its paid result (attempts, task ids, credits) instead
+        # of an attempt trail of its own.
         paid = result if result is not None else getattr(error, "result", None)
+        attempts = list(paid.attempts if paid is not None else getattr(error, "attempts", ()))
         return LogEntry(
             ended_at=time.time(),
             source=source,
@@ -210,7 +212,7 @@ class History:
         try:
             result = await run
         except KieRouterError as exc:
-            if getattr(exc, "attempts", None):
+            if getattr(exc, "attempts", None) or getattr(exc, "result", None) is not None:
                 entry = self.entry(
                     request=job.request, policy=policy, job_key=job.job_key, error=exc,
                     source=source, emulated=emulated,
