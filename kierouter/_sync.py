@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from ._completion import PollConfig, WebhookConfig
     from ._cooldown import Cooldown
     from ._events import EventSink
+    from ._inputs import ImageInput
     from ._plugins import Registry
     from ._router import Router, TaskHandle
     from ._run import Journal
     from ._transport import KieClient
-    from ._upload_cache import UploadCache
+    from ._upload_cache import UploadCache, UploadedFile
     from .judging import Judge
     from .policy import Plan, Policy
     from .webhooks import WebhookReceiver
@@ -221,6 +222,11 @@ class SyncRouter:
     def task(self, task_id: str, *, model: str) -> SyncTaskHandle:
         """See :meth:`Router.task`."""
         return SyncTaskHandle(self, self._router.task(task_id, model=model))
+
+    def upload(self, source: ImageInput) -> UploadedFile:
+        """Upload one local image (a path or bytes), or reuse its remembered upload; see
+        :meth:`Uploader.upload <kierouter.Uploader.upload>`."""
+        return self._call(self._router.uploads.upload(source))
 
     def credits(self) -> float:
         """See :meth:`Router.credits`."""

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import kierouter as kr
@@ -278,3 +279,22 @@ def test_sync_router_blocks_and_returns_results(tmp_path: Path) -> None:
         assert router.credits() == emu.balance
         assert "sim-key" not in repr(router)
     assert result.ok and _read(result.files[0].path).startswith(b"\x89PNG")
+
+
+def test_sync_router_uploads_a_local_file_once(tmp_path: Path) -> None:
+    """SyncRouter.upload sends a local image to the emulator's upload host, gives back the URL
+    that serves the same bytes, and reuses it for the same content."""
+    from kierouter._images import encode_png
+
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(encode_png(8, 8, bytes((10, 200, 30)) * 64))
+    with (
+        in_thread(time_scale=200) as emu,
+        SyncRouter(_plugins(), base_url=emu.base_url, api_key=emu.api_key) as router,
+    ):
+        first = router.upload(photo)
+        again = router.upload(str(photo))
+        served = httpx.get(first.url).content
+        uploads = emu.stats()["uploads"]
+    assert again.url == first.url and uploads == 1
+    assert served == photo.read_bytes()
