@@ -329,7 +329,7 @@ class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
 EventKind = Literal[
     "planned", "created", "polled", "callback", "failed", "retried",
     "escalated", "judged", "downloaded", "finished", "skipped", "reconciled",
-    "delivering", "undelivered", "settled", "overcharged", "hedged", "extra",
+    "delivering", "undelivered", "settled", "overcharged", "hedged", "extra", "uploaded",
 ]  # fmt: skip
 """Every kind of :class:`Event` (``docs/concepts.md``, "Events", says when each is sent). Sinks
 should ignore kinds they do not know: later versions may add some."""

@@ -121,6 +121,24 @@ async def test_ten_concurrent_jobs_with_one_file_upload_it_once(
     assert router.uploads.counts == {"uploaded": 1, "reused": 9}
 
 
+async def test_the_uploaded_event_names_the_files_before_the_create(
+    make_router: Callable[..., Router], tmp_path: Path
+) -> None:
+    """Event sinks (and the CLI's progress) hear which local files went up, once per job and
+    before its create; a request of URLs only sends no such event."""
+    events: list[Any] = []
+    router = make_router(event_sinks=[events.append])
+    photo = png(tmp_path / "holiday.png")
+    await router.generate(ImageRequest(prompt="make it night", images=[photo]), job_key="a")
+    url = "https://example.com/cat.png"
+    await router.generate(ImageRequest(prompt="make it night", images=[url]), job_key="b")
+    kinds = {key: [e.kind for e in events if e.job_key == key] for key in ("a", "b")}
+    assert kinds["a"].count("uploaded") == 1 and "uploaded" not in kinds["b"]
+    assert kinds["a"].index("uploaded") < kinds["a"].index("created")
+    (uploaded,) = [e for e in events if e.kind == "uploaded"]
+    assert "holiday.png" in uploaded.detail and uploaded.data == {"files": 1}
+
+
 def _missing(tmp_path: Path) -> Path:
     return tmp_path / "missing.png"
 

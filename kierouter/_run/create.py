@@ -48,6 +48,7 @@ from kierouter._seeds import rung_seed
 from .state import JobState, NextStep, RetrySame, TaskRun
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
     from kierouter._models import Adaptation, ModelCard
@@ -107,6 +108,25 @@ def new_run(
     )
 
 
+async def upload_inputs(
+    state: JobState, upload: Callable[[ImageRequest], Awaitable[ImageRequest]]
+) -> None:
+    """Swap the request's local files for their upload URLs (once per job), and say so."""
+    local = state.request
+    state.request, state.inputs = await upload(local), None
+    before = (*local.images, local.mask)
+    after = (*state.request.images, state.request.mask)
+    sent = [old for old, new in zip(before, after, strict=True) if old != new and old is not None]
+    if sent:
+        names = ", ".join(_input_name(value) for value in sent)
+        state.emit("uploaded", detail=f"uploaded {names}", data={"files": len(sent)})
+
+
+def _input_name(value: str) -> str:
+    # a path by its file name; bytes (a data: URI) by what they are, never their content
+    return "image bytes" if value.startswith("data:") else os.path.basename(value) or value
+
+
 async def open_task(state: JobState, rung: int, step: PlanStep) -> TaskRun | None:
     """Prepare the create for one step, or record why the model is skipped (``None``)."""
     ctx = state.ctx
@@ -120,7 +140,7 @@ async def open_task(state: JobState, rung: int, step: PlanStep) -> TaskRun | Non
     if state.waiter is not None and ctx.receiver is not None and ctx.public_url:
         callback_url = ctx.receiver.callback_url(ctx.public_url, state.job_key)
     if state.inputs is not None:  # local files become KIE URLs once, before the first create
-        state.request, state.inputs = await state.inputs(state.request), None
+        await upload_inputs(state, state.inputs)
     seed = rung_seed(state.request.seed, rung)
     try:
         prepared = provider.prepare(card, state.request, seed=seed, callback_url=callback_url)
