@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -24,12 +25,18 @@ SPIN = ("✓", "✗", *"⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
+def _interruptible() -> None:
+    # A terminal's foreground program takes Ctrl-C. When pytest itself was started in the
+    # background by a non-interactive shell, SIGINT is ignored and children inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(argv: list[str], cols: int, cwd: Path) -> tuple[pexpect.spawn, pyte.Screen, pyte.Stream]:
     env = {**os.environ, "TERM": "xterm-256color", "KIE_API_KEY": ""}
     env.pop("COLUMNS", None)
     child = pexpect.spawn(
         sys.executable, [*CLI[1:], *argv], env=env, dimensions=(40, cols), encoding="utf-8",
-        cwd=str(cwd), timeout=120,
+        cwd=str(cwd), timeout=120, preexec_fn=_interruptible,
     )  # fmt: skip
     screen = pyte.Screen(cols, 40)
     return child, screen, pyte.Stream(screen)
