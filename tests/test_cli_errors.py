@@ -213,6 +213,9 @@ def test_a_listen_address_in_use_is_one_line_and_exit_2(
         (["generate", "a fox", "--task", "edt"], "did you mean 'edit'?"),
         (["explain", "a fox", "--model", "nano-banan"], "did you mean 'nano-banana'?"),
         (["models", "--family", "seedrem"], "did you mean 'seedream'?"),
+        # a prefix is not taken for the option it starts (argparse's default would)
+        (["generate", "a fox", "--max-cred", "3", "--sim"], "did you mean '--max-credits'?"),
+        (["upload", "photo.png", "--sim"], "start one with `kierouter sim` and pass --sim-url"),
     ],
 )
 def test_mistakes_suggest_the_nearest_valid_word(

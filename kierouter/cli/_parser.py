@@ -51,6 +51,8 @@ class CommandParser(argparse.ArgumentParser):
     """
 
     def __init__(self, *args: Any, logging_flags: bool = True, **kwargs: Any) -> None:
+        # no prefixes: "--sim" must not quietly mean "--sim-url" where a command has only that
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         if logging_flags:
             group = self.add_argument_group("output")

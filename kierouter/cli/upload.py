@@ -15,7 +15,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ._common import print_json
+from ._common import CliError, print_json
 
 if TYPE_CHECKING:
     from kierouter._upload_cache import UploadedFile
@@ -48,6 +48,8 @@ def add_parser(sub: Any) -> None:
     where.add_argument(
         "--base-url", metavar="URL", help="KIE's API base URL (default $KIE_BASE_URL)"
     )
+    # not offered, but answered: --sim works on every other command, so users will try it here
+    where.add_argument("--sim", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -79,6 +81,11 @@ async def _upload(args: argparse.Namespace) -> list[UploadedFile]:
 
 def run(args: argparse.Namespace) -> int:
     """Upload the files; print their URLs."""
+    if args.sim:
+        raise CliError(
+            "upload has no --sim: an emulator started for this command would take the files "
+            "with it when it stops. start one with `kierouter sim` and pass --sim-url URL"
+        )
     files = asyncio.run(_upload(args))
     if args.json:
         print_json(
