@@ -80,6 +80,7 @@ def test_model_pins_the_plan_on_explain_cost_and_batch_plan(
     assert {s["family"] for s in family["plan"]} == {"seedream"}
     cost = cli_json("cost", "--count", "10", "--model", NANO)
     assert cost["steps"][0]["plan"] == [NANO] and cost["total"]["credits"] == 40
+    assert cli_json("cost", "-n", "3", "--model", NANO)["total"]["credits"] == 12  # -n: --count
     prompts = tmp_path / "p.txt"
     prompts.write_text("a fox\na cat\n")
     batch = cli_json("batch", "plan", str(prompts), "--model", NANO)

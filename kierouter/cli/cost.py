@@ -32,7 +32,12 @@ def add_parser(sub: Any) -> None:
         "first choice, expected with escalation, and worst case.",
     )
     p.add_argument(
-        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+        "-n",
+        "--count",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="number of images (default 1)",
     )
     add_policy(p)
     p.add_argument("--prompt", default="an image", help="a sample prompt (intent matters)")

@@ -50,7 +50,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--aspect-ratio", help="e.g. 1:1, 16:9, 9:16")
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
     p.add_argument(
-        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+        "-n",
+        "--count",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="number of images (default 1)",
     )
     p.add_argument("--seed", type=int, help="seed (models that ignore seeds are marked)")
     p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")

@@ -84,7 +84,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
     p.add_argument("--language", help="prompt language, ISO code (default: from the script)")
     p.add_argument(
-        "--count", type=positive_int, default=1, metavar="N", help="number of images (default 1)"
+        "-n",
+        "--count",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="number of images (default 1)",
     )
     p.add_argument("--judge", help="judge the result before accepting it (e.g. 'basic')")
     p.add_argument("--job-key", help="your own key for this job (used in file names)")
