@@ -39,6 +39,7 @@ from ._errors import (
     redact,
 )
 from ._polling import PollConfig, PollSchedule, latency_quantile
+from ._read_scheduler import NOW, next_read_at
 
 if TYPE_CHECKING:
     from ._models import ModelCard, TaskStatus
@@ -193,10 +194,16 @@ class Completion:
         start = time.monotonic() if started is None else started
         now = time.monotonic()
         schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
+        # The shared scheduler hands out this key's reads (see _read_scheduler); per-task mode
+        # sleeps on the task's own timetable and queues for the client's read limiter.
+        shared = self.client.read_scheduler if cfg.scheduler == "shared" else None
         if waiter is not None:
             next_poll = start + card.latency_p90 * cfg.webhook_fallback * self.scale
             # However late the fallback, look at least once before the task's deadline.
             next_poll = min(next_poll, max(now, deadline - cfg.min_interval * self.scale))
+        elif shared is not None:
+            first = self._next_read(card, 0.0) if cfg.first is None else cfg.first
+            next_poll = max(now, start + first * self.scale)
         else:
             next_poll = max(now, start + schedule.first() * self.scale)
         failures = 0  # status reads in a row that did not answer
@@ -207,6 +214,9 @@ class Completion:
             hinted = False
             if waiter is not None:
                 hinted = await waiter.wait(min(next_poll, deadline) - now)
+            elif shared is not None:
+                if not last_look:  # after the last look, straight to the timeout below
+                    await shared.turn(min(next_poll, deadline))
             elif next_poll > now:
                 await asyncio.sleep(min(next_poll, deadline) - now)
             now = time.monotonic()
@@ -235,6 +245,9 @@ class Completion:
             elif task_id is None:
                 next_poll = deadline  # nothing to poll: only a callback can name the task
                 continue
+            if shared is not None and waiter is not None:
+                # a callback's confirming read goes before every scheduled one
+                await shared.turn(NOW if hinted else now)
             try:
                 status = await self.read_status(provider, card, task_id)
             except _STOPPING:
@@ -256,8 +269,24 @@ class Completion:
             if polling or failures:
                 now = time.monotonic()
                 elapsed = (now - start) / self.scale
-                interval = schedule.next_interval(elapsed)
+                if shared is not None and waiter is None:
+                    interval = self._next_read(card, elapsed) - elapsed
+                else:
+                    interval = schedule.next_interval(elapsed)
                 if failures:  # read again soon, then back off: 1, 2, 4 ... x min_interval
                     backoff = min(cfg.min_interval * 2 ** (failures - 1), cfg.max_interval)
                     interval = max(interval, backoff)
                 next_poll = now + interval * self.scale
+
+    def _next_read(self, card: ModelCard, elapsed: float) -> float:
+        """Model seconds after the create at which a task on ``card`` last read ``elapsed``
+        seconds after it should be read again (the shared scheduler's timetable)."""
+        cfg = self.poll
+        return next_read_at(
+            card.latency_p50,
+            card.latency_p90,
+            elapsed,
+            chance=cfg.read_chance,
+            min_gap=cfg.min_read_gap,
+            max_gap=max(cfg.max_interval, cfg.min_read_gap),
+        )

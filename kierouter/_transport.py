@@ -41,6 +41,7 @@ from ._errors import (
     register_secret,
 )
 from ._ratelimit import RateLimiter, WindowLimiter
+from ._read_scheduler import ReadScheduler
 
 if TYPE_CHECKING:
     import httpx
@@ -153,6 +154,9 @@ class KieClient:
             ``"aiohttp"`` for the faster transport from the ``fast`` extra).
         create_limit: at most this many creates per ``create_window`` seconds (KIE: 20 / 10 s).
         read_rate: status reads per second (KIE: 10 per key).
+        status_budget: status reads per second the router's tasks share
+            (:class:`~kierouter._read_scheduler.ReadScheduler`); default 90 % of ``read_rate``,
+            leaving a margin for other reads and for requests that arrive bunched.
         max_retry_after: longest ``Retry-After`` that is waited out; longer ones raise.
         read_attempts: tries for a read before its error is raised.
         create_attempts: tries for a create that provably did not reach KIE or got a 429.
@@ -168,6 +172,7 @@ class KieClient:
         create_limit: int = 20,
         create_window: float = 10.0,
         read_rate: float = 10.0,
+        status_budget: float | None = None,
         max_retry_after: float = 60.0,
         read_attempts: int = 5,
         create_attempts: int = 4,
@@ -181,6 +186,12 @@ class KieClient:
         self._transport = transport
         self.create_limiter = WindowLimiter(create_limit, create_window)
         self.read_limiter = RateLimiter(read_rate, burst=max(1, int(read_rate)))
+        budget = status_budget if status_budget is not None else 0.9 * read_rate
+        number = isinstance(budget, int | float) and not isinstance(budget, bool)
+        if not number or not 0 < budget < float("inf"):
+            raise ConfigurationError(f"status_budget must be a positive number, got {budget!r}")
+        #: The key's status-read budget, shared by every task followed through this client.
+        self.read_scheduler = ReadScheduler(budget)
         self.max_retry_after = max_retry_after
         self.read_attempts = read_attempts
         self.create_attempts = create_attempts
