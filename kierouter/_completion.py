@@ -39,7 +39,7 @@ from ._errors import (
     redact,
 )
 from ._polling import PollConfig, PollSchedule, latency_quantile
-from ._read_scheduler import NOW, next_read_at
+from ._read_scheduler import NOW, Chance, chance_since, next_read_at
 
 if TYPE_CHECKING:
     from ._models import ModelCard, TaskStatus
@@ -206,6 +206,7 @@ class Completion:
             next_poll = max(now, start + first * self.scale)
         else:
             next_poll = max(now, start + schedule.first() * self.scale)
+        read_at = start  # when the task was last read (its create before the first read)
         failures = 0  # status reads in a row that did not answer
         last_error = ""  # why the last status read failed, told when the deadline passes
         last_look = False  # one read at the deadline before giving up
@@ -216,7 +217,8 @@ class Completion:
                 hinted = await waiter.wait(min(next_poll, deadline) - now)
             elif shared is not None:
                 if not last_look:  # after the last look, straight to the timeout below
-                    await shared.turn(min(next_poll, deadline))
+                    chance = self._chance(card, start, read_at)
+                    await shared.turn(min(next_poll, deadline), chance)
             elif next_poll > now:
                 await asyncio.sleep(min(next_poll, deadline) - now)
             now = time.monotonic()
@@ -267,7 +269,7 @@ class Completion:
                 if hinted and waiter is not None:
                     waiter.rearm(task_id)
             if polling or failures:
-                now = time.monotonic()
+                now = read_at = time.monotonic()
                 elapsed = (now - start) / self.scale
                 if shared is not None and waiter is None:
                     interval = self._next_read(card, elapsed) - elapsed
@@ -277,6 +279,18 @@ class Completion:
                     backoff = min(cfg.min_interval * 2 ** (failures - 1), cfg.max_interval)
                     interval = max(interval, backoff)
                 next_poll = now + interval * self.scale
+
+    def _chance(self, card: ModelCard, start: float, read_at: float) -> Chance:
+        """How likely the task created at ``start`` and last read at ``read_at`` (monotonic) is
+        to have finished by a given instant: the shared scheduler reads the likeliest first."""
+        p50, p90, scale = card.latency_p50, card.latency_p90, self.scale
+        last = (read_at - start) / scale
+        ceiling = max(self.poll.max_interval, self.poll.min_read_gap)
+
+        def chance(now: float) -> float:
+            return chance_since(p50, p90, last, (now - start) / scale, ceiling=ceiling)
+
+        return chance
 
     def _next_read(self, card: ModelCard, elapsed: float) -> float:
         """Model seconds after the create at which a task on ``card`` last read ``elapsed``

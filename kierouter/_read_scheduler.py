@@ -6,9 +6,10 @@ and a thousand tasks queue behind each other in arrival order. Here one schedule
 budget (a token bucket, a margin below KIE's limit) and hands out reads; each task asks for its
 next read at the instant its chance of having finished since its last read reaches a threshold
 (:func:`next_read_at`, from its model's latency distribution). When more tasks are due than the
-budget can read, the task that became due first is read first: the one that has waited longest
-past its threshold, whose chance of having finished is the highest. So a lone task is read often,
-and many tasks share the budget where completions are likeliest; reads never exceed the budget.
+budget can read, the due task whose chance of having finished since its last read is highest
+*now* (:func:`chance_since`) is read first, and a task left unread for its ceiling goes before
+all. So a lone task is read often, and many tasks share the budget where completions are
+likeliest; reads never exceed the budget.
 
 Callback hints (a webhook said the task finished) ask for a read now and go before every
 scheduled read.
@@ -24,7 +25,11 @@ import math
 import time
 from collections.abc import Callable
 
-__all__ = ["ReadScheduler", "next_read_at"]
+#: How likely a waiting task is to have finished, at a ``time.monotonic()`` instant: the
+#: scheduler reads the likeliest first when the budget is short.
+Chance = Callable[[float], float]
+
+__all__ = ["Chance", "ReadScheduler", "chance_since", "next_read_at"]
 
 #: The standard normal's 90th percentile: a log-normal's sigma is ln(p90 / p50) / Z90.
 _Z90 = 1.2815515655446004
@@ -34,7 +39,7 @@ NOW = float("-inf")
 
 
 class ReadScheduler:
-    """Hands out one key's status reads: at most ``rate`` per second, bursts of ``burst``.
+    """Hands out one key's status reads: ``rate`` per second, bursts of at most ``burst``.
 
     :meth:`turn` returns once the caller's read is due and the budget has room for it. Due reads
     are granted earliest-due first; a caller cancelled while waiting gives its place up. One
@@ -47,13 +52,15 @@ class ReadScheduler:
         if not math.isfinite(rate) or rate <= 0:
             raise ValueError("rate must be a finite number > 0")
         self.rate = rate
-        self.burst = burst if burst is not None else max(1, int(rate))
+        # One by default: reads evenly spaced at the budget, so any one-second window holds at
+        # most rate + 1 of them (a bucket of a second's worth could hold twice the rate).
+        self.burst = burst if burst is not None else 1
         if self.burst < 1:
             raise ValueError("burst must be >= 1")
         self._clock = clock
         self._tokens = float(self.burst)
         self._last = clock()
-        self._heap: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._heap: list[tuple[float, int, asyncio.Future[None], Chance | None]] = []
         self._seq = itertools.count()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -80,9 +87,13 @@ class ReadScheduler:
         self._tokens = tokens
         return False
 
-    async def turn(self, due: float) -> None:
+    async def turn(self, due: float, chance: Chance | None = None) -> None:
         """Wait until ``due`` (a ``time.monotonic()`` instant; :data:`NOW` for at once, before
-        every scheduled read) and then until the budget grants this read."""
+        every scheduled read) and then until the budget grants this read.
+
+        ``chance(now)`` tells how likely the task is to have finished by ``now``; among due
+        reads the likeliest goes first (without it, a due read goes before every read that has
+        one)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # a new loop (SyncRouter, tests): waiters of the old one died
             self._loop, self._heap, self._runner, self._wake = loop, [], None, None
@@ -92,7 +103,7 @@ class ReadScheduler:
         if due <= now and (not heap or heap[0][0] > now) and self._take(now):
             return
         future: asyncio.Future[None] = loop.create_future()
-        entry = (due, next(self._seq), future)
+        entry = (due, next(self._seq), future, chance)
         heapq.heappush(heap, entry)
         if self._runner is None:
             self._runner = loop.create_task(self._run())
@@ -118,15 +129,14 @@ class ReadScheduler:
         loop = asyncio.get_running_loop()
         try:
             while heap:
-                due, _, future = heap[0]
-                if future.done():  # cancelled while waiting
+                due, _, future, _ = heap[0]
+                if future.done():  # cancelled while waiting, or granted out of heap order
                     heapq.heappop(heap)
                     continue
                 now = self._clock()
                 if due <= now:
                     if self._take(now):
-                        heapq.heappop(heap)
-                        future.set_result(None)
+                        self._likeliest(now).set_result(None)
                         continue
                     delay = (1 - self._tokens) / self.rate
                 else:
@@ -141,6 +151,28 @@ class ReadScheduler:
         finally:
             if heap is self._heap:
                 self._runner = None
+
+    def _likeliest(self, now: float) -> asyncio.Future[None]:
+        """The waiting future of the due read most likely to find its task finished (the heap's
+        top when only one is due). One pass over the waiting reads, once per read granted, and
+        only while reads queue: some 0.3 ms for a thousand tasks."""
+        heap = self._heap
+        top = heapq.heappop(heap)
+        if top[3] is None or not heap or heap[0][0] > now:
+            return top[2]
+        best, best_p = top, top[3](now)
+        for entry in heap:
+            if entry[0] > now or entry[2].done():
+                continue
+            if entry[3] is None:
+                best = entry
+                break
+            p = entry[3](now)
+            if p > best_p:
+                best, best_p = entry, p
+        if best is not top:
+            heapq.heappush(heap, top)  # its turn comes later; ``best`` leaves the heap lazily
+        return best[2]
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -193,3 +225,18 @@ def next_read_at(
     else:
         at = math.exp(mu + sigma * NormalDist().inv_cdf(target))
     return min(max(at, last + min_gap), last + max_gap)
+
+
+def chance_since(p50: float, p90: float, last: float, now: float, *, ceiling: float) -> float:
+    """P(a task finished between ``last`` and ``now`` model seconds after its create | it had
+    not by ``last``), for its model's log-normal latency through ``p50`` and ``p90``; above 1
+    (it goes first) once ``now`` is ``ceiling`` seconds past ``last``."""
+    if now - last >= ceiling:
+        return 1.0 + (now - last) / ceiling
+    if p50 <= 0:
+        return 0.0
+    mu, sigma = _shape(p50, max(p50, p90))
+    done = _cdf(mu, sigma, last)
+    if done >= 1.0:
+        return 0.0
+    return (_cdf(mu, sigma, now) - done) / (1.0 - done)
