@@ -134,6 +134,7 @@ class Completion:
         self._rng = rng or random.Random()
         #: Status reads made, by model (a benchmark or test can read it).
         self.reads: dict[str, int] = {}
+        self._firsts: dict[tuple[float, float], float] = {}  # (p50, p90) -> first read
 
     def __repr__(self) -> str:
         return f"<Completion scale={self.scale:g}>"
@@ -193,7 +194,8 @@ class Completion:
         cfg = self.poll
         start = time.monotonic() if started is None else started
         now = time.monotonic()
-        schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
+        # the fixed timetable: per-task mode, and a webhook's fallback polling (built when used)
+        schedule: PollSchedule | None = None
         # The shared scheduler hands out this key's reads (see _read_scheduler); per-task mode
         # sleeps on the task's own timetable and queues for the client's read limiter.
         shared = self.client.read_scheduler if cfg.scheduler == "shared" else None
@@ -202,9 +204,10 @@ class Completion:
             # However late the fallback, look at least once before the task's deadline.
             next_poll = min(next_poll, max(now, deadline - cfg.min_interval * self.scale))
         elif shared is not None:
-            first = self._next_read(card, 0.0) if cfg.first is None else cfg.first
+            first = self._first_read(card) if cfg.first is None else cfg.first
             next_poll = max(now, start + first * self.scale)
         else:
+            schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
             next_poll = max(now, start + schedule.first() * self.scale)
         read_at = start  # when the task was last read (its create before the first read)
         failures = 0  # status reads in a row that did not answer
@@ -274,6 +277,8 @@ class Completion:
                 if shared is not None and waiter is None:
                     interval = self._next_read(card, elapsed) - elapsed
                 else:
+                    if schedule is None:
+                        schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
                     interval = schedule.next_interval(elapsed)
                 if failures:  # read again soon, then back off: 1, 2, 4 ... x min_interval
                     backoff = min(cfg.min_interval * 2 ** (failures - 1), cfg.max_interval)
@@ -291,6 +296,14 @@ class Completion:
             return chance_since(p50, p90, last, (now - start) / scale, ceiling=ceiling)
 
         return chance
+
+    def _first_read(self, card: ModelCard) -> float:
+        """:meth:`_next_read` of a task not read yet: the same for every task on ``card``."""
+        key = (card.latency_p50, card.latency_p90)
+        first = self._firsts.get(key)
+        if first is None:
+            first = self._firsts[key] = self._next_read(card, 0.0)
+        return first
 
     def _next_read(self, card: ModelCard, elapsed: float) -> float:
         """Model seconds after the create at which a task on ``card`` last read ``elapsed``
