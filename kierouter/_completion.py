@@ -5,17 +5,19 @@ status read, so a job costs one status read when callbacks arrive. If no callbac
 the model's p90 latency times ``PollConfig.webhook_fallback``, the job starts polling as well
 (callbacks get lost; KIE gives up after a few failed deliveries).
 
-Without a webhook, polling follows the model's latency distribution, modelled as log-normal through
-its card's p50 and p90 (see :class:`PollSchedule`): the first read at its ``first_quantile`` (30 %:
-about 0.7 × p50, a little before the median), then a read every ``interval_p50`` × p50 (0.3 × p50,
-±``jitter``), between ``min_interval`` and ``max_interval``; past the model's p90 the interval
-grows by ``factor`` per read. That spends about three reads per image on average (median two) and
-knows a task finished some 4–5 s after it did, where a first read at p50 followed by long growing
-intervals cost two reads but 10 s (``docs/performance.md`` § 3, § 4). Every read goes through
-the client's global read limiter (KIE allows about 10 status reads per second per key), and a task
-gets ``latency_p90 × deadline_factor`` seconds (at least ``min_deadline``), bounded by the job's
-deadline. All durations in :class:`PollConfig` are model seconds and are multiplied by the router's
-``latency_scale`` (the emulator runs time faster; ``latency_scale = 1 / time_scale`` matches it).
+Without a webhook, the key's :class:`~kierouter._read_scheduler.ReadScheduler` hands out the
+reads (``PollConfig.scheduler="shared"``, the default): a task asks for its next read when the
+chance that it finished since its last read reaches ``read_chance``, from its model's latency
+distribution (log-normal through its card's p50 and p90), at most once per ``min_read_gap`` and at
+least once per ``max_interval``; the scheduler grants reads within the key's budget, the likeliest
+first. A lone task is read often; many share the budget where completions are likeliest
+(``docs/performance.md`` § 3, § 4). ``scheduler="per-task"`` is the fixed timetable of
+:class:`PollSchedule` instead: the first read at the model's ``first_quantile``, then every
+``interval_p50`` × p50 (±``jitter``), growing by ``factor`` past the model's p90, each read queued
+for the client's read limiter. A task gets ``latency_p90 × deadline_factor`` seconds (at least
+``min_deadline``), bounded by the job's deadline. All durations in :class:`PollConfig` are model
+seconds and are multiplied by the router's ``latency_scale`` (the emulator runs time faster;
+``latency_scale = 1 / time_scale`` matches it).
 """
 
 from __future__ import annotations
