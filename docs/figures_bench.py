@@ -243,20 +243,27 @@ def draw_read_scheduler(data: dict[str, Any], theme: Theme) -> Any:
         p90s = [found[n]["p90_s"] for n in counts]
         ax.bar(xs, medians, width * 0.92, color=colour, label=names[way], zorder=2)
         ax.scatter(xs, p90s, marker="_", s=260, color=theme.text, zorder=3, lw=2)
-        for x, median, n in zip(xs, medians, counts, strict=True):
+        for x, top, median, n in zip(xs, p90s, medians, counts, strict=True):
             ax.annotate(
                 f"{seconds(median)}\n{found[n]['reads_per_image_mean']:.1f} r/img",
-                (x, median),
-                xytext=(0, 3),
+                (x, max(top, median)),
+                xytext=(0, 5),
                 textcoords="offset points",
                 ha="center",
                 va="bottom",
                 fontsize=8.5,
                 color=theme.text,
             )
-    _target_line(ax, 1.0, "target: median ≤ 1 s (1 and 10 in flight)", theme, vertical=False)
+    ax.axhline(
+        1.0,
+        color=theme.bad,
+        ls="--",
+        lw=1.2,
+        zorder=1,
+        label="target: median ≤ 1 s with 1 and 10 in flight",
+    )
     ax.set_yscale("log")
-    ax.set_ylim(0.05, 1000)
+    ax.set_ylim(0.03, 5000)
     ticks = [0.1, 1, 10, 100]
     ax.set_yticks(ticks, [seconds(t) for t in ticks])
     ax.minorticks_off()
@@ -268,6 +275,7 @@ def draw_read_scheduler(data: dict[str, Any], theme: Theme) -> Any:
         else f"4. Polling, no webhook: one budget of {flight['budget']:g} reads/s"
     )
     ax.legend(loc="upper left", frameon=False, fontsize=9.5)
+    ax.set_xlim(-0.6, len(counts) - 0.4)
     return fig
 
 

@@ -80,7 +80,7 @@ def _summary_rows() -> list[tuple[str, str, str, str, str]]:
             )
             + f"; {sum(r['rejected_429'] for r in shared)} × 429, at most "
             f"{max(r['reads_per_second_mean'] for r in shared):.1f} reads/s",
-            _yes(all(r["met"] for r in shared)),
+            ", ".join(f"{n:,} {_yes(by[n, 'shared']['met'])}" for n in counts),
         )
     )
     delays = " / ".join(seconds(polling[m]["delay"]["median"]) for m in MODES)
