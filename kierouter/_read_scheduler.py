@@ -74,7 +74,7 @@ class ReadScheduler:
     @property
     def waiting(self) -> int:
         """Callers waiting for a read (due or not)."""
-        return len(self._heap)
+        return sum(1 for entry in self._heap if not entry[2].done())
 
     def _take(self, now: float) -> bool:
         """Take one token if the bucket has one (refilled up to ``now``)."""

@@ -63,7 +63,7 @@ def test_next_read_gaps_stay_between_the_floor_and_the_ceiling() -> None:
 async def test_due_reads_are_granted_earliest_due_first_and_hints_before_all() -> None:
     """With one read's worth of budget, three due callers and a hint are served in due order
     (the hint first); one cancelled while waiting gives its place up."""
-    scheduler = ReadScheduler(rate=200.0, burst=1)
+    scheduler = ReadScheduler(rate=20.0, burst=1)
     await scheduler.turn(NOW)  # empty the bucket: every caller below has to queue
     loop = asyncio.get_running_loop()
     now = loop.time()
@@ -83,6 +83,38 @@ async def test_due_reads_are_granted_earliest_due_first_and_hints_before_all() -
     assert order == ["hint", "early", "late"]
     assert scheduler.granted == 4
     assert scheduler.waiting == 0
+
+
+async def test_when_reads_queue_the_likeliest_to_find_its_task_finished_goes_first() -> None:
+    """Three reads due at once with one read's worth of budget: they are granted by their
+    chance of finding the task finished, not by when they became due."""
+    scheduler = ReadScheduler(rate=20.0, burst=1)
+    await scheduler.turn(NOW)
+    now = asyncio.get_running_loop().time()
+    order: list[str] = []
+
+    async def ask(name: str, due: float, chance: float) -> None:
+        await scheduler.turn(due, lambda _now: chance)
+        order.append(name)
+
+    await asyncio.gather(
+        ask("due first, unlikely", now - 0.003, 0.1),
+        ask("likeliest", now - 0.001, 0.9),
+        ask("middle", now - 0.002, 0.5),
+    )
+    assert order == ["likeliest", "middle", "due first, unlikely"]
+    assert scheduler.waiting == 0
+
+
+def test_chance_since_is_the_conditional_chance_and_the_ceiling_goes_first() -> None:
+    """chance_since is P(done by now | not by last) for the model's latency; past the ceiling
+    it is above 1, so an overdue task goes before any merely likely one."""
+    from kierouter._read_scheduler import chance_since
+
+    p = chance_since(20, 45, 10.0, 20.0, ceiling=15)
+    assert p == pytest.approx((0.5 - _cdf(20, 45, 10.0)) / (1 - _cdf(20, 45, 10.0)), rel=1e-9)
+    assert chance_since(20, 45, 0.0, 5.0, ceiling=15) == pytest.approx(_cdf(20, 45, 5.0))
+    assert chance_since(20, 45, 30.0, 46.0, ceiling=15) > 1.0
 
 
 async def test_grants_never_exceed_the_budget() -> None:
