@@ -55,11 +55,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 class PaidRejections:
     """Tells the router's OutcomeStats which of its 'not accepted' outcomes were paid.
 
-    The run loop records a rejected image like a failed task (``record(model, False, intent)``);
-    the billing model needs ``billed=True`` for it, the call the run loop is to make (issue 18).
-    Until it does, the judge marks the job's own task context when it rejects (a sync judge runs
-    in the job's task), and the job's next not-accepted record of that model counts as paid. A
-    record that says ``billed`` itself is passed on as it is.
+    The run loop now records a rejected image with ``billed=True`` itself (issue 18), and a
+    record that says ``billed`` is passed on as it is, so this only matters for a run loop that
+    does not: there the judge marks the job's own task context when it rejects (a sync judge
+    runs in the job's task), and the job's next not-accepted record of that model counts as
+    paid. Either way the stats get the same records.
     """
 
     def __init__(self) -> None:

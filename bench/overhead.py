@@ -13,7 +13,7 @@ counters). Each is run with the stock httpx transport and with ``httpx-aiohttp``
 (``transport="aiohttp"``). Reported per configuration: jobs per second (wall) and client CPU per
 job (the emulator's CPU is in the other process).
 
-Target: router throughput ≥ 90 % of raw on the same transport.
+Target: router throughput ≥ 95 % of raw on the same transport.
 
     uv run python bench/overhead.py [--quick|--smoke] [--profile]
 
@@ -32,7 +32,7 @@ from _common import EmulatorProcess, parse_args, report, spread, summary, table
 
 SEEDREAM = "bytedance/seedream-v4-text-to-image"
 TIME_SCALE = 1_000_000
-TARGET = 0.90
+TARGET = 0.95
 
 
 def _seedream() -> tuple[Any, Any, Any]:
@@ -185,10 +185,11 @@ def main() -> None:
 
             profiler = cProfile.Profile()
             profiler.enable()
-            measure(emu, "router", "httpx", jobs_for("httpx", levels[0]), levels[0])
+            # the fast transport: there the router's own CPU is a visible share of the whole
+            measure(emu, "router", "aiohttp", jobs_for("aiohttp", levels[0]), levels[0])
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
             return
         for way in RUNNERS:  # warm-up: imports, first connections
             measure(emu, way, "aiohttp", 100, levels[0])
@@ -249,7 +250,7 @@ def main() -> None:
             "jobs/s",
             "client CPU ms/job",
             "raw CPU / router CPU",
-            "router jobs/s ≥ 90 % of raw",
+            "router jobs/s ≥ 95 % of raw",
         ],
         rows,
     )

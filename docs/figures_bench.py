@@ -226,6 +226,59 @@ def draw_polling(data: dict[str, Any], theme: Theme) -> Any:
     return fig
 
 
+def draw_read_scheduler(data: dict[str, Any], theme: Theme) -> Any:
+    """Detection delay without a webhook, per-task schedule vs the shared read scheduler at one
+    read budget, by the number of jobs in flight."""
+    flight = data["in_flight"]
+    rows = flight["rows"]
+    counts = sorted({r["inflight"] for r in rows})
+    ways = ("per-task", "shared")
+    names = {"per-task": "per-task schedule (before)", "shared": "shared read scheduler"}
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    width = 0.38
+    for i, (way, colour) in enumerate(zip(ways, (theme.series[2], theme.series[1]), strict=True)):
+        found = {r["inflight"]: r for r in rows if r["scheduler"] == way}
+        xs = [c + (i - 0.5) * width for c in range(len(counts))]
+        medians = [found[n]["median_s"] for n in counts]
+        p90s = [found[n]["p90_s"] for n in counts]
+        ax.bar(xs, medians, width * 0.92, color=colour, label=names[way], zorder=2)
+        ax.scatter(xs, p90s, marker="_", s=260, color=theme.text, zorder=3, lw=2)
+        for x, top, median, n in zip(xs, p90s, medians, counts, strict=True):
+            ax.annotate(
+                f"{seconds(median)}\n{found[n]['reads_per_image_mean']:.1f} r/img",
+                (x, max(top, median)),
+                xytext=(0, 5),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=8.5,
+                color=theme.text,
+            )
+    ax.axhline(
+        1.0,
+        color=theme.bad,
+        ls="--",
+        lw=1.2,
+        zorder=1,
+        label="target: median ≤ 1 s with 1 and 10 in flight",
+    )
+    ax.set_yscale("log")
+    ax.set_ylim(0.03, 5000)
+    ticks = [0.1, 1, 10, 100]
+    ax.set_yticks(ticks, [seconds(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set_xticks(range(len(counts)), [f"{n:,} in flight" for n in counts])
+    ax.set_ylabel("seconds from done to known\n(median bar, p90 tick; emulated, log)")
+    ax.set_title(
+        f"4. Polling, no webhook: one budget of {flight['budget']:g} reads/s, 0 × 429"
+        if all(r["rejected_429"] == 0 for r in rows if r["scheduler"] == "shared")
+        else f"4. Polling, no webhook: one budget of {flight['budget']:g} reads/s"
+    )
+    ax.legend(loc="upper left", frameon=False, fontsize=9.5)
+    ax.set_xlim(-0.6, len(counts) - 0.4)
+    return fig
+
+
 # -- 5. cost per image -----------------------------------------------------------------------
 
 
@@ -385,6 +438,7 @@ FIGURES = (
     ("bench-import-time", lambda: load("import_time"), draw_import_time),
     ("bench-overhead", lambda: load("overhead"), draw_overhead),
     ("bench-polling", polling_data, draw_polling),
+    ("bench-read-scheduler", lambda: load("detect_latency"), draw_read_scheduler),
     ("bench-cost-per-image", lambda: load("cost_per_image"), draw_cost_per_image),
     ("bench-scale", lambda: load("scale"), draw_scale),
     ("bench-routing", lambda: load("routing"), draw_routing),

@@ -5,17 +5,19 @@ status read, so a job costs one status read when callbacks arrive. If no callbac
 the model's p90 latency times ``PollConfig.webhook_fallback``, the job starts polling as well
 (callbacks get lost; KIE gives up after a few failed deliveries).
 
-Without a webhook, polling follows the model's latency distribution, modelled as log-normal through
-its card's p50 and p90 (see :class:`PollSchedule`): the first read at its ``first_quantile`` (30 %:
-about 0.7 × p50, a little before the median), then a read every ``interval_p50`` × p50 (0.3 × p50,
-±``jitter``), between ``min_interval`` and ``max_interval``; past the model's p90 the interval
-grows by ``factor`` per read. That spends about three reads per image on average (median two) and
-knows a task finished some 4–5 s after it did, where a first read at p50 followed by long growing
-intervals cost two reads but 10 s (``docs/performance.md`` § 3, § 4). Every read goes through
-the client's global read limiter (KIE allows about 10 status reads per second per key), and a task
-gets ``latency_p90 × deadline_factor`` seconds (at least ``min_deadline``), bounded by the job's
-deadline. All durations in :class:`PollConfig` are model seconds and are multiplied by the router's
-``latency_scale`` (the emulator runs time faster; ``latency_scale = 1 / time_scale`` matches it).
+Without a webhook, the key's :class:`~kierouter._read_scheduler.ReadScheduler` hands out the
+reads (``PollConfig.scheduler="shared"``, the default): a task asks for its next read when the
+chance that it finished since its last read reaches ``read_chance``, from its model's latency
+distribution (log-normal through its card's p50 and p90), at most once per ``min_read_gap`` and at
+least once per ``max_interval``; the scheduler grants reads within the key's budget, the likeliest
+first. A lone task is read often; many share the budget where completions are likeliest
+(``docs/performance.md`` § 3, § 4). ``scheduler="per-task"`` is the fixed timetable of
+:class:`PollSchedule` instead: the first read at the model's ``first_quantile``, then every
+``interval_p50`` × p50 (±``jitter``), growing by ``factor`` past the model's p90, each read queued
+for the client's read limiter. A task gets ``latency_p90 × deadline_factor`` seconds (at least
+``min_deadline``), bounded by the job's deadline. All durations in :class:`PollConfig` are model
+seconds and are multiplied by the router's ``latency_scale`` (the emulator runs time faster;
+``latency_scale = 1 / time_scale`` matches it).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ._errors import (
     redact,
 )
 from ._polling import PollConfig, PollSchedule, latency_quantile
+from ._read_scheduler import NOW, Chance, chance_since, next_read_at
 
 if TYPE_CHECKING:
     from ._models import ModelCard, TaskStatus
@@ -133,6 +136,7 @@ class Completion:
         self._rng = rng or random.Random()
         #: Status reads made, by model (a benchmark or test can read it).
         self.reads: dict[str, int] = {}
+        self._firsts: dict[tuple[float, float], float] = {}  # (p50, p90) -> first read
 
     def __repr__(self) -> str:
         return f"<Completion scale={self.scale:g}>"
@@ -192,13 +196,22 @@ class Completion:
         cfg = self.poll
         start = time.monotonic() if started is None else started
         now = time.monotonic()
-        schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
+        # the fixed timetable: per-task mode, and a webhook's fallback polling (built when used)
+        schedule: PollSchedule | None = None
+        # The shared scheduler hands out this key's reads (see _read_scheduler); per-task mode
+        # sleeps on the task's own timetable and queues for the client's read limiter.
+        shared = self.client.read_scheduler if cfg.scheduler == "shared" else None
         if waiter is not None:
             next_poll = start + card.latency_p90 * cfg.webhook_fallback * self.scale
             # However late the fallback, look at least once before the task's deadline.
             next_poll = min(next_poll, max(now, deadline - cfg.min_interval * self.scale))
+        elif shared is not None:
+            first = self._first_read(card) if cfg.first is None else cfg.first
+            next_poll = max(now, start + first * self.scale)
         else:
+            schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
             next_poll = max(now, start + schedule.first() * self.scale)
+        read_at = start  # when the task was last read (its create before the first read)
         failures = 0  # status reads in a row that did not answer
         last_error = ""  # why the last status read failed, told when the deadline passes
         last_look = False  # one read at the deadline before giving up
@@ -207,6 +220,10 @@ class Completion:
             hinted = False
             if waiter is not None:
                 hinted = await waiter.wait(min(next_poll, deadline) - now)
+            elif shared is not None:
+                if not last_look:  # after the last look, straight to the timeout below
+                    chance = self._chance(card, start, read_at)
+                    await shared.turn(min(next_poll, deadline), chance)
             elif next_poll > now:
                 await asyncio.sleep(min(next_poll, deadline) - now)
             now = time.monotonic()
@@ -235,6 +252,9 @@ class Completion:
             elif task_id is None:
                 next_poll = deadline  # nothing to poll: only a callback can name the task
                 continue
+            if shared is not None and waiter is not None:
+                # a callback's confirming read goes before every scheduled one
+                await shared.turn(NOW if hinted else now)
             try:
                 status = await self.read_status(provider, card, task_id)
             except _STOPPING:
@@ -254,10 +274,48 @@ class Completion:
                 if hinted and waiter is not None:
                     waiter.rearm(task_id)
             if polling or failures:
-                now = time.monotonic()
+                now = read_at = time.monotonic()
                 elapsed = (now - start) / self.scale
-                interval = schedule.next_interval(elapsed)
+                if shared is not None and waiter is None:
+                    interval = self._next_read(card, elapsed) - elapsed
+                else:
+                    if schedule is None:
+                        schedule = PollSchedule(cfg, card.latency_p50, card.latency_p90, self._rng)
+                    interval = schedule.next_interval(elapsed)
                 if failures:  # read again soon, then back off: 1, 2, 4 ... x min_interval
                     backoff = min(cfg.min_interval * 2 ** (failures - 1), cfg.max_interval)
                     interval = max(interval, backoff)
                 next_poll = now + interval * self.scale
+
+    def _chance(self, card: ModelCard, start: float, read_at: float) -> Chance:
+        """How likely the task created at ``start`` and last read at ``read_at`` (monotonic) is
+        to have finished by a given instant: the shared scheduler reads the likeliest first."""
+        p50, p90, scale = card.latency_p50, card.latency_p90, self.scale
+        last = (read_at - start) / scale
+        ceiling = max(self.poll.max_interval, self.poll.min_read_gap)
+
+        def chance(now: float) -> float:
+            return chance_since(p50, p90, last, (now - start) / scale, ceiling=ceiling)
+
+        return chance
+
+    def _first_read(self, card: ModelCard) -> float:
+        """:meth:`_next_read` of a task not read yet: the same for every task on ``card``."""
+        key = (card.latency_p50, card.latency_p90)
+        first = self._firsts.get(key)
+        if first is None:
+            first = self._firsts[key] = self._next_read(card, 0.0)
+        return first
+
+    def _next_read(self, card: ModelCard, elapsed: float) -> float:
+        """Model seconds after the create at which a task on ``card`` last read ``elapsed``
+        seconds after it should be read again (the shared scheduler's timetable)."""
+        cfg = self.poll
+        return next_read_at(
+            card.latency_p50,
+            card.latency_p90,
+            elapsed,
+            chance=cfg.read_chance,
+            min_gap=cfg.min_read_gap,
+            max_gap=max(cfg.max_interval, cfg.min_read_gap),
+        )

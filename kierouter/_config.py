@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 import msgspec.inspect as mi
@@ -142,6 +142,9 @@ class PollingSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     interval_p50: _Positive = 0.3
     watch_limit: _Positive = 1200.0
     download_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
+    scheduler: Literal["shared", "per-task"] = "shared"
+    read_chance: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.05
+    min_read_gap: _Positive = 0.5
 
     def to_poll_config(self) -> PollConfig:
         """The router's :class:`~kierouter.PollConfig`."""

@@ -25,12 +25,27 @@ class PollConfig:
     see :class:`PollSchedule`): the first read at ``first_quantile`` of it, then a read every
     ``interval_p50 × p50`` until the model's p90, growing by ``factor`` per read after that.
 
+    With ``scheduler="shared"`` (the default) the reads of every task on one key come out of
+    that key's budget (:class:`~kierouter._read_scheduler.ReadScheduler`, the client's
+    ``status_budget``): a task is read when the chance that it finished since its last read
+    reaches ``read_chance``, at most once per ``min_read_gap`` and at least once per
+    ``max_interval``; when more tasks are due than the budget reads, the longest-due goes first.
+    ``scheduler="per-task"`` is the fixed schedule per task described above (each task on its
+    own timetable, every read queued for the client's read limiter).
+
     Attributes:
+        scheduler: ``"shared"`` (reads from the key's budget, by chance of completion) or
+            ``"per-task"`` (a fixed timetable per task; the schedule before the shared one).
+        read_chance: with the shared scheduler, read a task again once the chance that it
+            finished since its last read reaches this (0.05: about every second near a 20 s
+            model's median). Between 0 and 1.
+        min_read_gap: with the shared scheduler, the shortest time between two reads of one
+            task (0.5: at most two reads a second). Positive.
         first: seconds before the first poll; ``None`` reads at the model's ``first_quantile``.
         factor: growth of the interval after each pending read once the task has run longer than
             the model's p90 latency (the slow tail, where reading often buys little).
-        min_interval: shortest interval between two reads of one task (KIE suggests 2–5 s).
-        max_interval: longest interval between two reads of one task.
+        min_interval: with ``per-task``, the shortest interval between two reads of one task.
+        max_interval: longest interval between two reads of one task (both schedulers).
         jitter: ± fraction of random spread on each interval, so jobs do not poll in lockstep
             (the spread interval stays within ``min_interval`` and ``max_interval``).
         first_quantile: with ``first=None``, the first read comes when this share of the model's
@@ -74,8 +89,20 @@ class PollConfig:
     interval_p50: float = 0.3
     watch_limit: float = 1200.0
     download_retries: int = 3
+    scheduler: str = "shared"
+    read_chance: float = 0.05
+    min_read_gap: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.scheduler not in ("shared", "per-task"):
+            raise ConfigurationError(
+                f"PollConfig.scheduler must be 'shared' or 'per-task', got {self.scheduler!r}"
+            )
+        if not (isinstance(self.read_chance, int | float) and 0 < self.read_chance < 1):
+            raise ConfigurationError(
+                f"PollConfig.read_chance must be between 0 and 1, got {self.read_chance!r}"
+            )
+        _check_number("min_read_gap", self.min_read_gap, positive=True)
         if self.first is not None:
             _check_number("first", self.first, low=0.0)
         _check_number("factor", self.factor, low=1.0)

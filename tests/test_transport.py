@@ -216,3 +216,25 @@ async def test_missing_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPa
     with pytest.raises(kr.ConfigurationError, match="KIE_API_KEY"):
         await client.credits()
     await client.aclose()
+
+
+async def test_cookies_a_response_sets_are_kept_and_sent_back() -> None:
+    """The client's cookie jar skips responses that set no cookie (the usual KIE answer) but
+    stores one that does, and sends it with the next request, as httpx's own jar would."""
+    import httpx
+
+    from kierouter._transport import KieClient
+
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "__cf_bm=abc; Path=/"} if len(seen) == 2 else {}
+        return httpx.Response(200, json={"code": 200, "msg": "ok", "data": 1.0}, headers=headers)
+
+    client = KieClient("k", base_url="https://api.kie.ai", transport=httpx.MockTransport(handler))
+    async with client:
+        for _ in range(3):
+            assert await client.credits() == 1.0
+        assert client.http.cookies.get("__cf_bm") == "abc"
+    assert seen == [None, None, "__cf_bm=abc"]

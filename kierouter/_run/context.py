@@ -247,14 +247,23 @@ class RunContext:
         self.halted = exc
         self.halted_at = time.monotonic()
 
-    def observe(self, model: str, ok: bool, intent: Sequence[str] = ()) -> None:
-        """Feed an outcome (per model and intent) to the policy engine's learned success rates."""
+    def observe(
+        self, model: str, ok: bool, intent: Sequence[str] = (), *, billed: bool | None = None
+    ) -> None:
+        """Feed an outcome (per model and intent) to the policy engine's learned rates.
+
+        ``billed=True`` for an attempt that was not accepted but was paid for (the judge
+        rejected its image, or the job gave up on it at its deadline while KIE goes on): the
+        expected cost must count those credits, not treat the attempt as a free failure.
+        """
         if self.stats is None:
             return
         record = getattr(self.stats, "record", None)
         if callable(record):
             try:
-                if intent:
+                if billed is not None:
+                    record(model, ok, intent or ("*",), billed=billed)
+                elif intent:
                     record(model, ok, intent)
                 else:
                     record(model, ok)

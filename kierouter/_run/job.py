@@ -238,7 +238,8 @@ class Job:
             await end(state, run, "hedged", reason)
             self.watcher.start(state, run)
             ctx.cooldown.failure(run.model)
-            ctx.observe(run.model, False, state.plan.intent)
+            # KIE goes on with the abandoned task and bills it when it produces an image
+            ctx.observe(run.model, False, state.plan.intent, billed=True)
             state.emit("hedged", model=run.model, task_id=run.task_id, detail=reason)
             return None
         if followed is None:
@@ -301,7 +302,8 @@ class Job:
             if not verdict.accepted:
                 reason = verdict.reason or "rejected by judge"
                 await end(state, run, "rejected", reason, charged, status=status)
-                ctx.observe(run.model, False, state.plan.intent)
+                # KIE produced (and billed) the image; only the judge said no
+                ctx.observe(run.model, False, state.plan.intent, billed=True)
                 for file in files:
                     with contextlib.suppress(OSError):
                         os.unlink(file.path)
