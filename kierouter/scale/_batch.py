@@ -20,7 +20,7 @@ import msgspec
 
 from kierouter._errors import ConfigurationError
 from kierouter.batch._input import BatchRow
-from kierouter.batch._manifest import write_manifest
+from kierouter.batch._manifest import folder_of, write_manifest
 from kierouter.batch._plan import BatchPlan
 from kierouter.batch._settings import JOURNAL_FILE, BatchBudgetError, BatchReport, BatchSettings
 
@@ -119,7 +119,7 @@ async def _drive(
 
     from ._worker import Worker, row_workflow, row_workflow_id
 
-    run = _Run(folder, backend, settings, None, None, progress, progress_interval)  # type: ignore[arg-type]
+    run = _Run(folder, backend, settings, None, None, progress, progress_interval)
     created_before = sum(1 for a in backend.attempts() if a.reached_kie)
     worker = Worker(options, create_limit=settings.create_limit, window=settings.create_window)
     await worker.start()
@@ -133,7 +133,9 @@ async def _drive(
             if done:
                 continue
             with SetWorkflowID(row_workflow_id(backend.batch_id, row_key, generation)):
-                handles.append(await worker.queue.enqueue_async(row_workflow, backend.batch_id, keys))
+                handles.append(
+                    await worker.queue.enqueue_async(row_workflow, backend.batch_id, keys)
+                )
         waiting = asyncio.gather(*(h.get_result() for h in handles))
         while not waiting.done():
             await asyncio.wait([waiting], timeout=progress_interval)
@@ -168,7 +170,7 @@ async def run_batch_db(
         )
     if settings.budget is not None and plan.expected_credits > settings.budget + 1e-9:
         raise BatchBudgetError(plan.expected_credits, settings.budget)
-    folder = Path(out_dir).resolve()
+    folder = folder_of(out_dir)
     backend = await asyncio.to_thread(_create, rows, folder, settings, plan, options.url, source)
     try:
         return await _drive(
@@ -192,7 +194,7 @@ async def resume_batch_db(
     progress_interval: float = 1.0,
 ) -> BatchReport:
     """Put the rows that are not done back on the queue (new workflow ids) and run them."""
-    folder = Path(out_dir).resolve()
+    folder = folder_of(out_dir)
     backend = PostgresJournal(options.url, batch_id_of(folder))
     try:
         meta = backend.get_meta("batch") or {}

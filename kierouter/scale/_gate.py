@@ -95,7 +95,7 @@ class SharedGate(CreateGate):
         self.limit = limit
         self.window = window
         self._price = price
-        self._conn = psycopg.connect(url, autocommit=True)
+        self._conn: Any = psycopg.connect(url, autocommit=True)
         self._lock = threading.Lock()
         #: creates let through by this gate
         self.granted = 0
@@ -176,6 +176,7 @@ class SharedGate(CreateGate):
                 "at > clock_timestamp() - make_interval(secs => %s)",
                 (self.account, self.window),
             ).fetchone()
+            assert row is not None
             if int(row[0]) < self.limit:
                 self._conn.execute(
                     f"INSERT INTO {g}.creates (account, job_key) VALUES (%s, %s)",

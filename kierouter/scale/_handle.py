@@ -95,7 +95,9 @@ class BatchHandle:
         self.backend.close()
 
 
-def _price(backend: PostgresJournal, router_of: Callable[[], Router]) -> Callable[[str, str], float]:
+def _price(
+    backend: PostgresJournal, router_of: Callable[[], Router]
+) -> Callable[[str, str], float]:
     def price(job_key: str, model: str) -> float:
         job = backend.job(job_key)
         request = None

@@ -27,9 +27,7 @@ _NAME = re.compile(r"^[a-z0-9_]{1,40}$")
 def batch_schema(batch_id: str) -> str:
     """The Postgres schema that holds one batch's tables."""
     if not _NAME.match(batch_id):
-        raise ConfigurationError(
-            f"batch id {batch_id!r} must be 1-40 characters of a-z, 0-9 and _"
-        )
+        raise ConfigurationError(f"batch id {batch_id!r} must be 1-40 characters of a-z, 0-9 and _")
     return f"kr_{batch_id}"
 
 
@@ -77,7 +75,7 @@ class _Connection:
         self._conn.execute(f'SET search_path TO "{schema}"')
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> _Cursor:
-        return _Cursor(self._conn.execute(_pg_sql(sql), tuple(args)))  # type: ignore[arg-type]
+        return _Cursor(self._conn.execute(_pg_sql(sql), tuple(args)))
 
     def close(self) -> None:
         self._conn.close()
@@ -95,7 +93,7 @@ class PostgresJournal(SqliteJournal):
     journal is opened (``pip install 'kierouter[scale]'``).
     """
 
-    def __init__(self, url: str, batch_id: str) -> None:  # noqa: D107
+    def __init__(self, url: str, batch_id: str) -> None:
         self.url = url
         self.batch_id = batch_id
         self.schema = batch_schema(batch_id)

@@ -154,7 +154,9 @@ class Worker:
 
         if _current is not None:
             raise ConfigurationError("a kierouter worker already runs in this process")
-        conn = await asyncio.to_thread(psycopg.connect, self.options.url, autocommit=True)
+        conn: Any = await asyncio.to_thread(
+            lambda: psycopg.connect(self.options.url, autocommit=True)
+        )
         got = conn.execute(
             "SELECT pg_try_advisory_lock(hashtext(%s))", (self._lock_name(self.executor_id),)
         ).fetchone()[0]
@@ -173,7 +175,7 @@ class Worker:
                 "system_database_url": self.options.url,
                 "executor_id": self.executor_id,
                 "application_version": APP_VERSION,
-                "log_level": "WARNING",
+                "log_level": "ERROR",
                 "notification_listener_polling_interval_sec": 0.1,
             }
         )
@@ -269,7 +271,7 @@ class Worker:
         job = await asyncio.to_thread(handle.backend.job, job_key)
         if job is None:
             return
-        generation = int((handle.backend.get_meta("generation") or 0))
+        generation = int(handle.backend.get_meta("generation") or 0)
         status = await DBOS.get_workflow_status_async(
             row_workflow_id(batch_id, job.spec["row_key"], generation)
         )
