@@ -51,6 +51,16 @@ def add_parser(sub: Any) -> None:
         help="this worker's id (default: a new one); two live workers never share one",
     )
     p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="serve the callback front here: callbacks of every batch, for any worker",
+    )
+    p.add_argument(
+        "--callback-url",
+        metavar="URL",
+        help="where KIE posts callbacks (a worker's --listen, or a balancer before several)",
+    )
+    p.add_argument(
         "--account", default="default", help="name of the KIE account whose limits it shares"
     )
     p.set_defaults(func=run)
@@ -77,6 +87,8 @@ def options_for(args: argparse.Namespace, where: Any) -> Any:
         api_key=where.api_key,
         account=getattr(args, "account", None) or "default",
         concurrency=getattr(args, "concurrency", None) or 20,
+        listen=getattr(args, "listen", None),
+        callback_url=getattr(args, "callback_url", None) or getattr(args, "public_url", None),
     )
 
 
@@ -96,6 +108,11 @@ async def _serve(options: Any) -> None:
         await stop.wait()
     finally:
         await worker.aclose()
+        sys.stdout.write(
+            f"worker {options.executor_id} stopped: {worker.forwarded} callbacks forwarded to "
+            f"other workers, {worker.delivered} delivered here from others\n"
+        )
+        sys.stdout.flush()
 
 
 def run(args: argparse.Namespace) -> int:

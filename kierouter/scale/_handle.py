@@ -49,6 +49,10 @@ class WorkerOptions:
     api_key: str | None = None
     account: str = "default"
     concurrency: int = 20
+    #: ``host:port`` where this worker serves the callback front (:mod:`._front`)
+    listen: str | None = None
+    #: the URL KIE posts callbacks to (this worker's front, or a balancer before several)
+    callback_url: str | None = None
     plugins: Any = None
     config: Any = None
 
@@ -143,7 +147,15 @@ async def open_batch(
         read_rate=s.read_rate,
     )
     secret = callback_secret(out_dir)
-    if local:
+    if options.callback_url:
+        from ._front import batch_callback_url
+
+        webhook = WebhookConfig(
+            public_url=batch_callback_url(options.callback_url, batch_id),
+            token_secret=secret,
+            hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
+        )
+    elif local:
         webhook = WebhookConfig(listen="127.0.0.1:0", token_secret=secret)
     elif s.listen or s.public_url:
         webhook = WebhookConfig(

@@ -137,6 +137,7 @@ class Worker:
         self._opening: dict[str, asyncio.Lock] = {}
         self._lock_conn: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._front: Any = None
         self.stopping = False
         #: callbacks forwarded to other workers / delivered here from others
         self.forwarded = 0
@@ -187,6 +188,14 @@ class Worker:
             polling_interval_sec=0.2,
             on_conflict="always_update",
         )
+        if self.options.listen:
+            from kierouter._server import Server
+
+            from ._front import CallbackFront
+
+            host, _, port = self.options.listen.rpartition(":")
+            self._front = Server(CallbackFront(self), host or "127.0.0.1", int(port))
+            await self._front.start()
         with SetWorkflowID(f"kierouter-inbox:{self.executor_id}"):
             await DBOS.start_workflow_async(inbox_workflow, self.executor_id)
         self._tasks.append(asyncio.ensure_future(self._watch()))
@@ -195,10 +204,15 @@ class Worker:
         """Stop: close the batches, shut DBOS down, release the executor lock."""
         global _current
         self.stopping = True
+        if self._front is not None:
+            with contextlib.suppress(Exception):
+                await self._front.close()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        with contextlib.suppress(Exception):  # a clean stop: no inbox left for others to recover
+            await DBOS.cancel_workflow_async(f"kierouter-inbox:{self.executor_id}")
         for handle in list(self.batches.values()):
             with contextlib.suppress(Exception):
                 await handle.aclose()
@@ -296,3 +310,4 @@ class Worker:
             hint = CallbackHint(str(message.get("task")), message.get("body"))
             if receiver.expect(job_key).offer(hint):
                 self.delivered += 1
+                log.info("callback for %s from another worker delivered", job_key)
