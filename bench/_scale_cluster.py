@@ -127,11 +127,13 @@ def run_cluster(
     create_window: float = 10.0,
     workdir: Path | None = None,
     timeout: float = 600.0,
+    concurrency: int = 8,
 ) -> dict[str, Any]:
     """Run a batch of ``rows`` prompts on the cluster; return what was measured.
 
-    ``kill_after``: SIGKILL the second worker once this share of the rows was created (and it
-    runs some), ``None``: no kill.
+    ``kill_after``: once this share of the rows was created, SIGKILL the first worker (not the
+    callback front) seen running rows; ``None``: no kill. ``concurrency``: rows at once per
+    worker (DBOS's ``worker_concurrency``), so the rows of a window spread over the workers.
     """
     import psycopg
 
@@ -155,7 +157,7 @@ def run_cluster(
             listen = ["--listen", urlsplit(front).netloc] if i == 0 else []
             proc = _Proc(
                 [*CLI, "-v", "worker", "--db", db, *target, "--executor-id", name,
-                 "--callback-url", front, *listen],
+                 "--callback-url", front, "--concurrency", str(concurrency), *listen],
                 work / f"{name}.log",
             )  # fmt: skip
             procs.append(proc)
@@ -168,30 +170,36 @@ def run_cluster(
         started = time.monotonic()
         batch = _Proc(
             [*CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db, *target,
-             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log"],
+             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log",
+             "--concurrency", str(concurrency)],
             work / "batch.log",
         )  # fmt: skip
         procs.append(batch)
         killed: dict[str, Any] = {}
-        victim = names[1] if workers > 1 else None
+        # any worker but the callback front may be killed: the first seen running rows
+        victims = names[1:]
         with httpx.Client(timeout=10) as http, psycopg.connect(db, autocommit=True) as conn:
             while batch.popen.poll() is None:
                 if time.monotonic() - started > timeout:
                     raise RuntimeError(f"the batch did not finish within {timeout:g} s")
                 time.sleep(0.2)
-                if kill_after is None or killed or victim is None:
+                if kill_after is None or killed or not victims:
                     continue
                 created = http.get(sim_url + "/_sim/stats").json()["created_total"]
                 if created < rows * kill_after:
                     continue
-                running = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT workflow_uuid FROM dbos.workflow_status WHERE executor_id = %s "
-                        "AND status = 'PENDING' AND name = 'kierouter.row'",
-                        (victim,),
-                    )
-                ]
+                running: list[str] = []
+                for victim in victims:
+                    running = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT workflow_uuid FROM dbos.workflow_status WHERE executor_id "
+                            "= %s AND status = 'PENDING' AND name = 'kierouter.row'",
+                            (victim,),
+                        )
+                    ]
+                    if running:
+                        break
                 if running:
                     worker_procs[victim].popen.send_signal(signal.SIGKILL)
                     worker_procs[victim].popen.wait()
