@@ -61,6 +61,14 @@ def fresh_database(name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
+def drop_database(name: str) -> None:
+    """Drop database ``name`` (closing what still uses it)."""
+    import psycopg
+
+    with psycopg.connect(pg_base_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -128,17 +136,20 @@ def run_cluster(
     workdir: Path | None = None,
     timeout: float = 600.0,
     concurrency: int = 8,
+    use_db: bool = True,
 ) -> dict[str, Any]:
     """Run a batch of ``rows`` prompts on the cluster; return what was measured.
 
     ``kill_after``: once this share of the rows was created, SIGKILL the first worker (not the
     callback front) seen running rows; ``None``: no kill. ``concurrency``: rows at once per
     worker (DBOS's ``worker_concurrency``), so the rows of a window spread over the workers.
+    ``use_db=False`` (with ``workers=0``): the one-machine batch on its SQLite journal.
     """
     import psycopg
 
     work = Path(workdir or tempfile.mkdtemp(prefix="kierouter-scale-"))
-    db = fresh_database(f"kierouter_scale_{os.getpid()}")
+    db_name = f"kierouter_scale_{os.getpid()}"
+    db = fresh_database(db_name)
     procs: list[_Proc] = []
     try:
         sim = _Proc(
@@ -168,10 +179,10 @@ def run_cluster(
         prompts.write_text("".join(f"a lighthouse at dusk, study {i}\n" for i in range(rows)))
         out = work / "out"
         started = time.monotonic()
+        where = ["--db", db, "--public-url", front] if use_db else []
         batch = _Proc(
-            [*CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db, *target,
-             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log",
-             "--concurrency", str(concurrency)],
+            [*CLI, "batch", "run", str(prompts), "--out", str(out), *where, *target,
+             "--budget", str(rows * 10), "--json", "--no-log", "--concurrency", str(concurrency)],
             work / "batch.log",
         )  # fmt: skip
         procs.append(batch)
@@ -210,15 +221,19 @@ def run_cluster(
             tasks = http.get(sim_url + "/_sim/tasks").json()
             charges = http.get(sim_url + "/_sim/charges").json()
             callbacks = http.get(sim_url + "/_sim/callbacks").json()
-            schema = "kr_" + (out / ".kierouter-db").read_text().strip()
-            lim, reserved, settled = conn.execute(
-                f'SELECT lim, reserved, settled FROM "{schema}".budget WHERE id = 1'
-            ).fetchone()
+            lim, reserved, settled = (None, 0.0, report.get("spent"))
+            if use_db:
+                schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+                lim, reserved, settled = conn.execute(
+                    f'SELECT lim, reserved, settled FROM "{schema}".budget WHERE id = 1'
+                ).fetchone()
             ended = dict(
                 conn.execute(
                     "SELECT workflow_uuid, executor_id || ':' || status FROM dbos.workflow_status "
                     "WHERE name = 'kierouter.row'"
                 ).fetchall()
+                if use_db
+                else []
             )
         stopped: dict[str, str] = {}
         for name, proc in worker_procs.items():
@@ -233,6 +248,7 @@ def run_cluster(
             if proc.popen.poll() is None:
                 proc.popen.kill()
                 proc.popen.wait()
+        drop_database(db_name)
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     images = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".jpg", ".jpeg", ".webp"))
     real = sorted((t["createTime"] / 1000.0) / time_scale for t in tasks)

@@ -39,8 +39,10 @@ pytestmark = pytest.mark.skipif(SKIP is not None, reason=f"scale tests skipped: 
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    url: str = cluster.fresh_database(f"kierouter_test_{os.getpid()}")
+    name = f"kierouter_test_{os.getpid()}"
+    url: str = cluster.fresh_database(name)
     yield url
+    cluster.drop_database(name)
 
 
 def _journal(url: str, batch: str | None = None) -> Any:
