@@ -137,6 +137,7 @@ def run_cluster(
     timeout: float = 600.0,
     concurrency: int = 8,
     use_db: bool = True,
+    front_process: bool = False,
 ) -> dict[str, Any]:
     """Run a batch of ``rows`` prompts on the cluster; return what was measured.
 
@@ -144,6 +145,8 @@ def run_cluster(
     callback front) seen running rows; ``None``: no kill. ``concurrency``: rows at once per
     worker (DBOS's ``worker_concurrency``), so the rows of a window spread over the workers.
     ``use_db=False`` (with ``workers=0``): the one-machine batch on its SQLite journal.
+    ``front_process``: callbacks go to ``kierouter webhook serve --db`` (which forwards every
+    one with ``DBOSClient.send``) instead of the first worker's ``--listen`` front.
     """
     import psycopg
 
@@ -164,8 +167,15 @@ def run_cluster(
         target = ["--sim-url", sim_url, "--time-scale", str(time_scale)]
         names = [f"w{i + 1}" for i in range(workers)]
         worker_procs: dict[str, _Proc] = {}
+        if front_process:
+            port = str(urlsplit(front).port)
+            webhook = _Proc(
+                [*CLI, "-v", "webhook", "serve", "--db", db, "--port", port], work / "front.log"
+            )
+            procs.append(webhook)
+            webhook.readline("the callback front")
         for i, name in enumerate(names):
-            listen = ["--listen", urlsplit(front).netloc] if i == 0 else []
+            listen = ["--listen", urlsplit(front).netloc] if i == 0 and not front_process else []
             proc = _Proc(
                 [*CLI, "-v", "worker", "--db", db, *target, "--executor-id", name,
                  "--callback-url", front, "--concurrency", str(concurrency), *listen],
@@ -188,7 +198,7 @@ def run_cluster(
         procs.append(batch)
         killed: dict[str, Any] = {}
         # any worker but the callback front may be killed: the first seen running rows
-        victims = names[1:]
+        victims = names if front_process else names[1:]
         with httpx.Client(timeout=10) as http, psycopg.connect(db, autocommit=True) as conn:
             while batch.popen.poll() is None:
                 if time.monotonic() - started > timeout:
@@ -262,6 +272,8 @@ def run_cluster(
             forwarded += int(match[1])
             delivered += int(match[2])
     recovered = killed.get("rows_running", [])
+    if front_process:
+        forwarded += (work / "front.log").read_text().count(" sent to worker ")
     return {
         "rows": rows,
         "workers": workers,

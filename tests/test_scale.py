@@ -253,3 +253,18 @@ def test_three_workers_one_key_limit_and_a_sigkill_pay_nothing_twice(tmp_path: P
     assert got["budget"]["reserved"] == 0
     assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
     assert got["callbacks_forwarded"] > 0 and got["callbacks_delivered_from_others"] > 0
+
+
+def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path) -> None:
+    """``kierouter webhook serve --db``: every callback is posted to it; it checks the token
+    with the batch's key and sends each to the worker running the job (``DBOSClient.send``),
+    which completes the job."""
+    rows = 20
+    got = cluster.run_cluster(
+        rows=rows, workers=2, kill_after=None, workdir=tmp_path, front_process=True
+    )
+    assert got["downloaded"] == rows == got["tasks_created"]
+    assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
+    assert got["callbacks_forwarded"] > 0
+    assert got["callbacks_delivered_from_others"] > 0
+    assert got["credits_charged"] == got["budget"]["settled"] == got["manifest_credits"]

@@ -20,7 +20,7 @@ from kierouter._receiver_http import lifespan
 if TYPE_CHECKING:
     from ._worker import Worker
 
-__all__ = ["CallbackFront", "batch_callback_url"]
+__all__ = ["CallbackFront", "ClientFront", "batch_callback_url"]
 
 _PATH = re.compile(r"^/b/([a-z0-9_]{1,40})(/.*)$")
 
@@ -50,20 +50,112 @@ class CallbackFront:
             except ConfigurationError:
                 handle = None
         if handle is None or handle.router.webhook is None:
-            body = json.dumps({"code": 404, "msg": "unknown batch"}).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 404,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await _not_found(send)
             return
         assert match is not None
         inner = dict(scope, path=match[2], raw_path=match[2].encode())
         await handle.router.webhook_app(inner, receive, send)
+
+
+class ClientFront:
+    """``kierouter webhook serve --db URL``: the callback front as a process of its own.
+
+    It runs no rows and does not launch DBOS: for each batch it checks callback tokens with the
+    batch's key (from the batch's shared folder) and KIE's signature, then hands each callback
+    to the worker whose workflow runs the job with ``DBOSClient.send``.
+    """
+
+    def __init__(self, url: str, *, hmac_key: str | None = None) -> None:
+        from dbos import DBOSClient
+
+        self.url = url
+        self.hmac_key = hmac_key
+        self.client = DBOSClient(system_database_url=url)
+        self._receivers: dict[str, Any] = {}
+        self._pending: set[Any] = set()
+        #: callbacks handed to a worker
+        self.sent = 0
+
+    def _receiver(self, batch_id: str) -> Any:
+        receiver = self._receivers.get(batch_id)
+        if receiver is not None:
+            return receiver
+        from pathlib import Path
+
+        from kierouter.webhooks import WebhookReceiver
+
+        from ._handle import callback_secret
+        from ._journal import PostgresJournal
+
+        backend = PostgresJournal(self.url, batch_id)
+        meta = backend.get_meta("batch")
+        if not meta:
+            backend.close()
+            raise ConfigurationError(f"no batch {batch_id!r}")
+
+        def on_callback(job_key: str, task_id: str, body: Any) -> None:
+            import asyncio
+
+            task = asyncio.ensure_future(self._send(backend, job_key, task_id, body))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+        receiver = WebhookReceiver(
+            token_secret=callback_secret(Path(meta["out_dir"])),
+            hmac_key=self.hmac_key,
+            accept_any_job=True,
+            on_callback=on_callback,
+        )
+        self._receivers[batch_id] = receiver
+        return receiver
+
+    async def _send(self, backend: Any, job_key: str, task_id: str, body: Any) -> None:
+        import asyncio
+        import logging
+
+        from ._worker import INBOX_TOPIC, row_workflow_id
+
+        job = await asyncio.to_thread(backend.job, job_key)
+        if job is None:
+            return
+        generation = int(backend.get_meta("generation") or 0)
+        workflow = row_workflow_id(backend.batch_id, job.spec["row_key"], generation)
+        handle: Any = await self.client.retrieve_workflow_async(workflow)
+        status = await handle.get_status()
+        if not status.executor_id:
+            return
+        message = {"batch": backend.batch_id, "job": job_key, "task": task_id, "body": body}
+        await self.client.send_async(f"kierouter-inbox:{status.executor_id}", message, INBOX_TOPIC)
+        self.sent += 1
+        logging.getLogger("kierouter.scale").info(
+            "callback for %s sent to worker %s", job_key, status.executor_id
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        match = _PATH.match(scope.get("path", ""))
+        receiver = None
+        if match is not None:
+            try:
+                receiver = self._receiver(match[1])
+            except ConfigurationError:
+                receiver = None
+        if receiver is None or match is None:
+            await _not_found(send)
+            return
+        await receiver(dict(scope, path=match[2], raw_path=match[2].encode()), receive, send)
+
+
+async def _not_found(send: Any) -> None:
+    body = json.dumps({"code": 404, "msg": "unknown batch"}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
