@@ -138,6 +138,7 @@ def run_cluster(
     concurrency: int = 8,
     use_db: bool = True,
     front_process: bool = False,
+    faults: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run a batch of ``rows`` prompts on the cluster; return what was measured.
 
@@ -147,6 +148,7 @@ def run_cluster(
     ``use_db=False`` (with ``workers=0``): the one-machine batch on its SQLite journal.
     ``front_process``: callbacks go to ``kierouter webhook serve --db`` (which forwards every
     one with ``DBOSClient.send``) instead of the first worker's ``--listen`` front.
+    ``faults``: bodies posted to the emulator's ``/_sim/inject`` before the batch starts.
     """
     import psycopg
 
@@ -163,6 +165,8 @@ def run_cluster(
         procs.append(sim)
         sim_url = sim.readline("the emulator")
         sim.readline("the emulator")
+        for fault in faults or ():
+            httpx.post(sim_url + "/_sim/inject", json=fault, timeout=10).raise_for_status()
         front = f"http://127.0.0.1:{_free_port()}"
         target = ["--sim-url", sim_url, "--time-scale", str(time_scale)]
         names = [f"w{i + 1}" for i in range(workers)]

@@ -258,11 +258,15 @@ def test_three_workers_one_key_limit_and_a_sigkill_pay_nothing_twice(tmp_path: P
 def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path) -> None:
     """``kierouter webhook serve --db``: every callback is posted to it; it checks the token
     with the batch's key and sends each to the worker running the job (``DBOSClient.send``),
-    which completes the job."""
+    which completes the job. Five creates answered 429 (as when another client uses the key)
+    made no task and failed no row."""
     rows = 20
+    fault = {"kind": "http_429", "count": 5, "paths": ["create"]}
     got = cluster.run_cluster(
-        rows=rows, workers=2, kill_after=None, workdir=tmp_path, front_process=True
-    )
+        rows=rows, workers=2, kill_after=None, workdir=tmp_path, front_process=True,
+        faults=[fault],
+    )  # fmt: skip
+    assert got["rejected_429"] == 5
     assert got["downloaded"] == rows == got["tasks_created"]
     assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
     assert got["callbacks_forwarded"] > 0

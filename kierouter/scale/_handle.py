@@ -145,6 +145,9 @@ async def open_batch(
         create_limit=s.create_limit,
         create_window=s.create_window,
         read_rate=s.read_rate,
+        # a 429 (another client of the key, say) made no task: wait it out (Retry-After) rather
+        # than move the job on; the shared gate keeps the workers themselves from causing one
+        create_attempts=20,
     )
     secret = callback_secret(out_dir)
     if options.callback_url:
