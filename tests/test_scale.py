@@ -210,6 +210,23 @@ def test_create_slots_are_counted_across_workers(pg_url: str) -> None:
         g.close()
 
 
+def test_status_reads_are_counted_across_workers(pg_url: str) -> None:
+    """Two workers' read limiters of one account (5 per second, bursts of 5) share one bucket:
+    five reads between them, then the next must wait; another account has its own."""
+    from kierouter.scale._reads import SharedReadLimiter
+
+    account = "reads-" + uuid.uuid4().hex[:6]
+    a = SharedReadLimiter(pg_url, account, rate=5, burst=5)
+    b = SharedReadLimiter(pg_url, account, rate=5, burst=5)
+    other = SharedReadLimiter(pg_url, account + "-b", rate=5, burst=5)
+    taken = [a.try_take(), b.try_take(), a.try_take(), b.try_take(), a.try_take()]
+    assert taken == [0.0] * 5
+    assert b.try_take() > 0
+    assert other.try_take() == 0.0
+    for limiter in (a, b, other):
+        limiter.close()
+
+
 # -- workers ---------------------------------------------------------------------------------
 
 

@@ -33,6 +33,10 @@ _GLOBAL_TABLES = (
         job_key TEXT NOT NULL,
         at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
     f"CREATE INDEX IF NOT EXISTS creates_at ON {GLOBAL_SCHEMA}.creates (account, at)",
+    f"""CREATE TABLE IF NOT EXISTS {GLOBAL_SCHEMA}.read_buckets (
+        account TEXT PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp())""",
     f"""CREATE TABLE IF NOT EXISTS {GLOBAL_SCHEMA}.batches (
         batch_id TEXT PRIMARY KEY,
         out_dir TEXT NOT NULL,

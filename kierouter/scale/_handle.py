@@ -26,6 +26,7 @@ from kierouter.journal import RouterJournal
 
 from ._gate import SharedGate
 from ._journal import PostgresJournal
+from ._reads import SharedReadLimiter
 
 if TYPE_CHECKING:
     from kierouter._router import Router
@@ -149,6 +150,9 @@ async def open_batch(
         # than move the job on; the shared gate keeps the workers themselves from causing one
         create_attempts=20,
     )
+    # the key's status reads, shared by every worker (the client's own limiter is per process)
+    reads = SharedReadLimiter(options.url, options.account, s.read_rate)
+    client.read_limiter = reads
     secret = callback_secret(out_dir)
     if options.callback_url:
         from ._front import batch_callback_url
@@ -185,6 +189,7 @@ async def open_batch(
     await router.start()
     stack.push_async_callback(router.client.aclose)
     stack.push_async_callback(router.aclose)
+    stack.callback(reads.close)
     if webhook is not None:
         receiver = router.webhook_app
         receiver.accept_any_job = True  # any job of the batch: the owner may be another worker
