@@ -57,6 +57,14 @@ class WorkerOptions:
     plugins: Any = None
     config: Any = None
 
+    def __post_init__(self) -> None:
+        from urllib.parse import urlsplit
+
+        from kierouter._errors import register_secret
+
+        register_secret(urlsplit(self.url).password)  # never in a message or a log line
+        register_secret(self.api_key)
+
 
 def callback_secret(out_dir: Path) -> str:
     """The batch's callback-token key, in its shared folder (created once, read by every

@@ -76,8 +76,14 @@ async def row_workflow(batch_id: str, job_keys: list[str]) -> str:
 @DBOS.step(name="kierouter.row.run")
 async def row_step(batch_id: str, job_keys: list[str]) -> str:
     """Take the row's jobs on from where the journal says they stand."""
-    handle = await _worker().batch(batch_id)
-    return await advance_row(handle, job_keys)
+    try:
+        handle = await _worker().batch(batch_id)
+        return await advance_row(handle, job_keys)
+    except Exception as exc:
+        # the row stays where its journal says (planned, submitted, unknown, ...): the batch's
+        # report lists it and `batch resume --db` takes it again; nothing is lost or resent
+        log.exception("row %s of batch %s stopped on an unexpected error", job_keys, batch_id)
+        return f"error: {type(exc).__name__}"
 
 
 @DBOS.workflow(name="kierouter.inbox")
