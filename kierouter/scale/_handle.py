@@ -44,10 +44,10 @@ WINDOW_MARGIN = 0.5
 class WorkerOptions:
     """How one worker process talks to KIE (no secret is stored in the database)."""
 
-    url: str
+    url: str = field(repr=False)  # may hold the database password
     executor_id: str
     base_url: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     account: str = "default"
     concurrency: int = 20
     #: ``host:port`` where this worker serves the callback front (:mod:`._front`)
