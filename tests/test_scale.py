@@ -289,3 +289,62 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
     assert got["callbacks_forwarded"] > 0
     assert got["callbacks_delivered_from_others"] > 0
     assert got["credits_charged"] == got["budget"]["settled"] == got["manifest_credits"]
+
+
+def test_resume_after_the_batch_process_is_killed_waits_for_running_rows(tmp_path: Path) -> None:
+    """The batch process is SIGKILLed mid-run while a worker goes on; ``batch resume --db``
+    waits for the rows still running (it does not start them again) and runs the rest: every row
+    served, one task each."""
+    import signal
+    import time
+
+    import httpx
+
+    db_name = f"kierouter_resume_{os.getpid()}"
+    db = cluster.fresh_database(db_name)
+    procs: list[Any] = []
+    try:
+        sim = cluster._Proc(
+            [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20"], tmp_path / "sim.log"
+        )
+        procs.append(sim)
+        sim_url = sim.readline("the emulator")
+        target = ["--sim-url", sim_url, "--time-scale", "20"]
+        worker = cluster._Proc(
+            [*cluster.CLI, "worker", "--db", db, *target, "--concurrency", "4"], tmp_path / "w.log"
+        )
+        procs.append(worker)
+        worker.readline("the worker")
+        prompts = tmp_path / "rows.txt"
+        rows = 30
+        prompts.write_text("".join(f"a harbour at noon, study {i}\n" for i in range(rows)))
+        out = tmp_path / "out"
+        command = [*cluster.CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db,
+                   *target, "--json", "--no-log", "--concurrency", "4"]  # fmt: skip
+        batch = cluster._Proc(command, tmp_path / "batch.log")
+        procs.append(batch)
+        with httpx.Client(timeout=10) as http:
+            while http.get(sim_url + "/_sim/stats").json()["created_total"] < 8:
+                assert batch.popen.poll() is None, "the batch ended before it could be killed"
+                time.sleep(0.1)
+        batch.popen.send_signal(signal.SIGKILL)
+        batch.popen.wait()
+        resume = subprocess.run(
+            [*cluster.CLI, "batch", "resume", str(out), "--db", db, *target, "--json", "--no-log"],
+            capture_output=True, text=True, timeout=240,
+            env={k: v for k, v in os.environ.items() if not k.startswith("KIE_")},
+        )  # fmt: skip
+        assert resume.returncode == 0, resume.stderr[-2000:]
+        with httpx.Client(timeout=10) as http:
+            created = http.get(sim_url + "/_sim/stats").json()["created_total"]
+        import json
+
+        report = json.loads(resume.stdout)
+        assert report["counts"]["downloaded"] == rows
+        assert created == rows
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        cluster.drop_database(db_name)

@@ -113,7 +113,7 @@ async def _drive(
     progress_interval: float,
 ) -> BatchReport:
     """Be a worker while every row of the batch runs on the queue; then the manifest."""
-    from dbos import SetWorkflowID
+    from dbos import DBOS, SetWorkflowID
 
     from kierouter.batch._runner import _Run
 
@@ -124,7 +124,7 @@ async def _drive(
     worker = Worker(options, create_limit=settings.create_limit, window=settings.create_window)
     await worker.start()
     try:
-        handles = []
+        handles: list[Any] = []
         for row_key, keys in _row_keys(backend).items():
             done = all(
                 (j := backend.job(k)) is not None and j.state in ("downloaded", "failed")
@@ -132,7 +132,17 @@ async def _drive(
             )
             if done:
                 continue
-            with SetWorkflowID(row_workflow_id(backend.batch_id, row_key, generation)):
+            previous = backend.row_workflow(row_key)
+            if previous is not None:
+                status = await DBOS.get_workflow_status_async(previous)
+                if status is not None and status.status in ("PENDING", "ENQUEUED"):
+                    # still running (the process that started it was stopped, its workers
+                    # were not): wait for it rather than run the row twice
+                    handles.append(await DBOS.retrieve_workflow_async(previous))
+                    continue
+            workflow_id = row_workflow_id(backend.batch_id, row_key, generation)
+            backend.set_row_workflow(row_key, workflow_id)
+            with SetWorkflowID(workflow_id):
                 handles.append(
                     await worker.queue.enqueue_async(row_workflow, backend.batch_id, keys)
                 )

@@ -113,13 +113,14 @@ class ClientFront:
         import asyncio
         import logging
 
-        from ._worker import INBOX_TOPIC, row_workflow_id
+        from ._worker import INBOX_TOPIC
 
         job = await asyncio.to_thread(backend.job, job_key)
         if job is None:
             return
-        generation = int(backend.get_meta("generation") or 0)
-        workflow = row_workflow_id(backend.batch_id, job.spec["row_key"], generation)
+        workflow = await asyncio.to_thread(backend.row_workflow, job.spec["row_key"])
+        if workflow is None:
+            return
         handle: Any = await self.client.retrieve_workflow_async(workflow)
         status = await handle.get_status()
         if not status.executor_id:

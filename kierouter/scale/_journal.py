@@ -106,6 +106,11 @@ class PostgresJournal(SqliteJournal):
                 for statement in _PG_SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                # which workflow runs each row now (a resume starts new ones)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS row_workflows "
+                    "(row_key TEXT PRIMARY KEY, workflow_id TEXT NOT NULL)"
+                )
                 for name, kind in ADDED_COLUMNS:
                     self._db.execute(f"ALTER TABLE attempts ADD COLUMN IF NOT EXISTS {name} {kind}")
             finally:
@@ -115,6 +120,23 @@ class PostgresJournal(SqliteJournal):
 
     def __repr__(self) -> str:
         return f"<PostgresJournal {self.schema}>"
+
+    def row_workflow(self, row_key: str) -> str | None:
+        """The id of the workflow that runs (or ran) the row last, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT workflow_id FROM row_workflows WHERE row_key = ?", (row_key,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_row_workflow(self, row_key: str, workflow_id: str) -> None:
+        """Record the workflow that runs the row from now on."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO row_workflows (row_key, workflow_id) VALUES (?, ?) "
+                "ON CONFLICT (row_key) DO UPDATE SET workflow_id = excluded.workflow_id",
+                (row_key, workflow_id),
+            )
 
     def _state(self, db: Any, key: str) -> str:
         # FOR UPDATE: the job's row stays locked until this transaction ends, so a second

@@ -291,10 +291,10 @@ class Worker:
         job = await asyncio.to_thread(handle.backend.job, job_key)
         if job is None:
             return
-        generation = int(handle.backend.get_meta("generation") or 0)
-        status = await DBOS.get_workflow_status_async(
-            row_workflow_id(batch_id, job.spec["row_key"], generation)
-        )
+        workflow = await asyncio.to_thread(handle.backend.row_workflow, job.spec["row_key"])
+        if workflow is None:
+            return
+        status = await DBOS.get_workflow_status_async(workflow)
         if status is None or not status.executor_id:
             return
         message = {"batch": batch_id, "job": job_key, "task": task_id, "body": body}
