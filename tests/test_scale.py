@@ -348,3 +348,118 @@ def test_resume_after_the_batch_process_is_killed_waits_for_running_rows(tmp_pat
                 proc.popen.kill()
                 proc.popen.wait()
         cluster.drop_database(db_name)
+
+
+def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resent(
+    tmp_path: Path,
+) -> None:
+    """KIE accepts a create but holds its answer 30 s; the process running that row is
+    SIGKILLed while the create is in flight. Another process takes the row over; the create is
+    ``unknown`` and never sent again, and the task's callback — posted to the separate front and
+    kept in the database — names the task: the row is served with its one task. No row has two
+    tasks; a row left unknown has none at KIE (its create never left the dead process)."""
+    import json
+    import signal
+    import time
+
+    import httpx
+    import psycopg
+
+    db_name = f"kierouter_inflight_{os.getpid()}"
+    db = cluster.fresh_database(db_name)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIE_")}
+    procs: list[Any] = []
+    try:
+        sim = cluster._Proc(
+            [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20"], tmp_path / "sim.log"
+        )
+        procs.append(sim)
+        sim_url = sim.readline("the emulator")
+        port = cluster._free_port()
+        front = cluster._Proc(
+            [*cluster.CLI, "-v", "webhook", "serve", "--db", db, "--port", str(port)],
+            tmp_path / "front.log",
+        )
+        procs.append(front)
+        front.readline("the front")
+        callback = ["--callback-url", f"http://127.0.0.1:{port}"]
+        target = ["--sim-url", sim_url, "--time-scale", "20"]
+        workers = {}
+        for name in ("w1", "w2"):
+            proc = cluster._Proc(
+                [*cluster.CLI, "-v", "worker", "--db", db, *target, *callback,
+                 "--executor-id", name, "--concurrency", "4"],
+                tmp_path / f"{name}.log",
+            )  # fmt: skip
+            procs.append(proc)
+            proc.readline(f"worker {name}")
+            workers[name] = proc
+        rows = 12
+        prompts = tmp_path / "rows.txt"
+        prompts.write_text("".join(f"a quiet field, study {i}\n" for i in range(rows)))
+        out = tmp_path / "out"
+        batch_args = [*cluster.CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db,
+                      *target, "--public-url", f"http://127.0.0.1:{port}", "--json", "--no-log",
+                      "--concurrency", "4"]  # fmt: skip
+        with httpx.Client(timeout=10) as http:
+            # the fifth create is accepted, its answer held (the first four run at once)
+            fault = {"kind": "slow_response", "count": 1, "paths": ["create"], "seconds": 30}
+            batch = cluster._Proc(batch_args, tmp_path / "batch.log")
+            procs.append(batch)
+            while http.get(sim_url + "/_sim/stats").json()["created_total"] < 4:
+                time.sleep(0.05)
+            http.post(sim_url + "/_sim/inject", json=fault).raise_for_status()
+        owner = held = None
+        deadline = time.monotonic() + 60
+        with psycopg.connect(db, autocommit=True) as conn:
+            schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+            while owner is None:
+                assert time.monotonic() < deadline, "no create was ever held in flight"
+                time.sleep(0.1)
+                # held: submitting for over 2 s (a normal create is answered in milliseconds)
+                found = conn.execute(
+                    f'SELECT j.key, w.workflow_id FROM "{schema}".jobs j JOIN '
+                    f"\"{schema}\".row_workflows w ON w.row_key = j.spec::json->>'row_key' "
+                    "WHERE j.state = 'submitting' AND j.updated_at < "
+                    "EXTRACT(EPOCH FROM clock_timestamp()) - 2"
+                ).fetchone()
+                if found is None:
+                    continue
+                held = found[0]
+                status = conn.execute(
+                    "SELECT executor_id FROM dbos.workflow_status WHERE workflow_uuid = %s",
+                    (found[1],),
+                ).fetchone()
+                owner = status[0] if status else None
+        victim = workers.get(owner, batch)
+        victim.popen.send_signal(signal.SIGKILL)
+        victim.popen.wait()
+        if victim is batch:  # the batch process ran the row: resume continues it
+            done = subprocess.run(
+                [*cluster.CLI, "batch", "resume", str(out), "--db", db, *target, "--json",
+                 "--no-log"],
+                capture_output=True, text=True, timeout=240, env=env,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr[-2000:]
+        else:
+            assert batch.popen.wait(240) == 0
+        with httpx.Client(timeout=10) as http:
+            tasks = http.get(sim_url + "/_sim/tasks").json()
+        manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+        by_job: dict[str, int] = {}
+        for task in tasks:
+            by_job[task["job_key"]] = by_job.get(task["job_key"], 0) + 1
+        state = {m["job_key"]: m["state"] for m in manifest}
+        assert by_job.get(held) == 1 and state[held] == "downloaded"  # reconciled, not resent
+        assert max(by_job.values()) == 1  # no row has two tasks
+        assert all(
+            state.get(key) == "downloaded" for key in by_job
+        )  # every task KIE made was served
+        assert all(by_job.get(key, 0) == 0 for key, st in state.items() if st != "downloaded")
+        assert set(state.values()) <= {"downloaded", "unknown"}
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        cluster.drop_database(db_name)

@@ -118,6 +118,7 @@ class ClientFront:
         job = await asyncio.to_thread(backend.job, job_key)
         if job is None:
             return
+        await asyncio.to_thread(backend.put_callback, job_key, task_id, body)
         workflow = await asyncio.to_thread(backend.row_workflow, job.spec["row_key"])
         if workflow is None:
             return

@@ -111,6 +111,12 @@ class PostgresJournal(SqliteJournal):
                     "CREATE TABLE IF NOT EXISTS row_workflows "
                     "(row_key TEXT PRIMARY KEY, workflow_id TEXT NOT NULL)"
                 )
+                # verified callbacks that reached a worker not running the job: the job's
+                # worker picks them up even when the message to it was lost (it had died)
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS callbacks (job_key TEXT NOT NULL, "
+                    "task_id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (job_key, task_id))"
+                )
                 for name, kind in ADDED_COLUMNS:
                     self._db.execute(f"ALTER TABLE attempts ADD COLUMN IF NOT EXISTS {name} {kind}")
             finally:
@@ -137,6 +143,31 @@ class PostgresJournal(SqliteJournal):
                 "ON CONFLICT (row_key) DO UPDATE SET workflow_id = excluded.workflow_id",
                 (row_key, workflow_id),
             )
+
+    def put_callback(self, job_key: str, task_id: str, body: Any) -> None:
+        """Keep a verified callback for ``job_key`` (once per task)."""
+        import msgspec
+
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO callbacks (job_key, task_id, body) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (job_key, task_id, msgspec.json.encode(body).decode()),
+            )
+
+    def callbacks_for(self, job_keys: Sequence[str]) -> list[tuple[str, str, Any]]:
+        """``(job_key, task_id, body)`` of the kept callbacks of these jobs."""
+        import msgspec
+
+        if not job_keys:
+            return []
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT job_key, task_id, body FROM callbacks WHERE job_key IN "
+                f"({', '.join('?' * len(job_keys))})",
+                tuple(job_keys),
+            ).fetchall()
+        return [(str(k), str(t), msgspec.json.decode(b)) for k, t, b in rows]
 
     def _state(self, db: Any, key: str) -> str:
         # FOR UPDATE: the job's row stays locked until this transaction ends, so a second

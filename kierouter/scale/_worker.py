@@ -255,6 +255,7 @@ class Worker:
             await asyncio.sleep(RECOVERY_INTERVAL)
             try:
                 await self.recover_dead()
+                await self.pick_up_callbacks()
             except Exception:  # the watch must outlive a database hiccup
                 log.exception("looking for dead workers failed")
 
@@ -279,6 +280,24 @@ class Worker:
 
     # -- callbacks ------------------------------------------------------------------------------
 
+    async def pick_up_callbacks(self) -> int:
+        """Give the jobs waiting here the kept callbacks other workers received for them."""
+        given = 0
+        for handle in list(self.batches.values()):
+            if handle.router.webhook is None:
+                continue
+            receiver = handle.router.webhook_app
+            waiting = receiver.waiting()
+            if not waiting:
+                continue
+            kept = await asyncio.to_thread(handle.backend.callbacks_for, waiting)
+            for job_key, task_id, body in kept:
+                hint = CallbackHint(task_id, body)
+                if job_key in receiver.waiting() and receiver.expect(job_key).offer(hint):
+                    given += 1
+                    log.info("kept callback for %s picked up", job_key)
+        return given
+
     def forward(self, batch_id: str, job_key: str, task_id: str, body: Any) -> None:
         """A verified callback for a job this worker is not waiting for: send it to the worker
         whose workflow runs the job (called from the receiver, in the event loop)."""
@@ -291,6 +310,9 @@ class Worker:
         job = await asyncio.to_thread(handle.backend.job, job_key)
         if job is None:
             return
+        # durable first: if the message below reaches a worker that just died, the worker that
+        # takes the row over finds the callback here
+        await asyncio.to_thread(handle.backend.put_callback, job_key, task_id, body)
         workflow = await asyncio.to_thread(handle.backend.row_workflow, job.spec["row_key"])
         if workflow is None:
             return
