@@ -272,6 +272,7 @@ def test_three_workers_one_key_limit_and_a_sigkill_pay_nothing_twice(tmp_path: P
     assert got["callbacks_forwarded"] > 0 and got["callbacks_delivered_from_others"] > 0
 
 
+@pytest.mark.slow
 def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path) -> None:
     """``kierouter webhook serve --db``: every callback is posted to it; it checks the token
     with the batch's key and sends each to the worker running the job (``DBOSClient.send``),
@@ -291,6 +292,7 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
     assert got["credits_charged"] == got["budget"]["settled"] == got["manifest_credits"]
 
 
+@pytest.mark.slow
 def test_resume_after_the_batch_process_is_killed_waits_for_running_rows(tmp_path: Path) -> None:
     """The batch process is SIGKILLed mid-run while a worker goes on; ``batch resume --db``
     waits for the rows still running (it does not start them again) and runs the rest: every row

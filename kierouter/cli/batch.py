@@ -369,7 +369,13 @@ def _db_resume(args: argparse.Namespace, folder: Path) -> int:
     options = options_for(args, target(args))
 
     def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
-        return resume_batch_db(folder, options, progress=progress, progress_interval=interval)
+        return resume_batch_db(
+            folder,
+            options,
+            progress=progress,
+            progress_interval=interval,
+            requeue_unknown=args.resubmit_unknown,
+        )
 
     return _execute(args, folder, start)
 

@@ -202,8 +202,12 @@ async def resume_batch_db(
     *,
     progress: ProgressCallback | None = None,
     progress_interval: float = 1.0,
+    requeue_unknown: bool = False,
 ) -> BatchReport:
-    """Put the rows that are not done back on the queue (new workflow ids) and run them."""
+    """Put the rows that are not done back on the queue (new workflow ids) and run them.
+
+    ``requeue_unknown=True`` (an operator's explicit decision, which may pay twice) creates
+    again the jobs whose create answer was lost."""
     folder = folder_of(out_dir)
     backend = PostgresJournal(options.url, batch_id_of(folder))
     try:
@@ -211,6 +215,9 @@ async def resume_batch_db(
         settings = BatchSettings.stored(meta)
         generation = int(backend.get_meta("generation") or 0) + 1
         backend.set_meta("generation", generation)
+        if requeue_unknown:
+            for job in backend.jobs(["unknown"]):
+                backend.requeue_unknown(job.key)
         return await _drive(
             backend,
             folder,
