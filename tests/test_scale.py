@@ -123,6 +123,55 @@ def test_two_workers_never_both_start_a_create_for_one_job(pg_url: str) -> None:
         j.close()
 
 
+async def test_a_library_router_journals_into_postgres(pg_url: str) -> None:
+    """``Router(journal=RouterJournal(PostgresJournal(...)))`` from the library: a failed first
+    rung and a served second rung leave the emulator's two task ids in Postgres, and a lost
+    create answer is unknown there, then reconciled by its callback without a second create."""
+    import kierouter_nano_banana
+    import kierouter_seedream
+
+    from kierouter._router import Router, WebhookConfig
+    from kierouter._transport import KieClient
+    from kierouter.journal import RouterJournal
+    from kierouter.policy import Constraints, Policy
+    from kierouter.sim import Emulator
+
+    seedream, nano = "bytedance/seedream-v4-text-to-image", "google/nano-banana"
+    ladder = Policy(
+        name="two-rungs",
+        ladder=("seedream", "nano-banana"),
+        constraints=Constraints(allow=(seedream, nano)),
+    )
+    backend = _journal(pg_url)
+    backend.add_jobs([("row-1", {}), ("row-2", {})])
+    async with Emulator(time_scale=200, create_limit=500, create_window=1.0) as emu:
+        emu.configure("seedream", fail_rate=1.0)
+        client = KieClient(emu.api_key, base_url=emu.base_url, read_rate=500)
+        router = Router(
+            [kierouter_seedream, kierouter_nano_banana], client=client, latency_scale=1 / 200,
+            allow_private_downloads=True, journal=RouterJournal(backend),
+            webhook=WebhookConfig(listen="127.0.0.1:0"),
+        )  # fmt: skip
+        async with router:
+            first = await router.generate("a red fox", policy=ladder, job_key="row-1")
+            emu.configure("seedream", fail_rate=0.0)
+            emu.inject("drop_connection", paths="create", count=1)
+            second = await router.generate("a red fox", policy=ladder, job_key="row-2")
+        await client.aclose()
+        created = emu.stats()["created_total"]
+    other = _journal(pg_url, backend.batch_id)  # what another worker reads
+    assert [(a.model, a.outcome, a.task_id) for a in other.attempts("row-1")] == [
+        (seedream, "failed", first.task_ids[0]),
+        (nano, "success", first.task_ids[1]),
+    ]
+    job = other.job("row-2")
+    assert job is not None and job.state == "succeeded" and job.task_id == second.task_ids[0]
+    assert created == 3 == sum(a.reached_kie for a in other.attempts())
+    assert other.spent() == first.credits + second.credits
+    for j in (backend, other):
+        j.close()
+
+
 # -- the shared gate: one budget, one key's create limit ---------------------------------------
 
 
