@@ -172,14 +172,9 @@ async def open_batch(
         )
     elif local:
         webhook = WebhookConfig(listen="127.0.0.1:0", token_secret=secret)
-    elif s.listen or s.public_url:
-        webhook = WebhookConfig(
-            listen=s.listen,
-            public_url=s.public_url,
-            token_secret=secret,
-            hmac_key=os.environ.get("KIE_WEBHOOK_HMAC_KEY") or None,
-        )
     else:
+        # KIE reaches one callback URL (--callback-url, served by --listen or a balancer); the
+        # batch's own --listen/--public-url would send every worker's callbacks to one port
         webhook = None
     router = Router(
         options.plugins,
