@@ -258,6 +258,13 @@ def run_cluster(
                 if use_db
                 else []
             )
+        status: dict[str, Any] = {}
+        if use_db:  # progress as any machine sees it: read from the database
+            shown = subprocess.run(
+                [*CLI, "batch", "status", str(out), "--db", db, "--json"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            status = json.loads(shown.stdout) if shown.returncode == 0 else {"error": shown.stderr}
         stopped: dict[str, str] = {}
         for name, proc in worker_procs.items():
             if proc.popen.poll() is None:
@@ -319,6 +326,7 @@ def run_cluster(
         "killed": killed,
         "killed_rows_finished_by": sorted({ended.get(w, "?") for w in recovered}),
         "rows_by_executor": _by_executor(ended),
+        "status": status,
         "workdir": str(work),
     }
 

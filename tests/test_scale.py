@@ -319,6 +319,9 @@ def test_three_workers_one_key_limit_and_a_sigkill_pay_nothing_twice(tmp_path: P
     assert got["budget"]["reserved"] == 0
     assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
     assert got["callbacks_forwarded"] > 0 and got["callbacks_delivered_from_others"] > 0
+    status = got["status"]  # `batch status --db`, as any machine sees the batch
+    assert status["complete"] and status["counts"]["downloaded"] == rows
+    assert status["settled"] == got["credits_charged"] and status["creates"] == rows
 
 
 @pytest.mark.slow
