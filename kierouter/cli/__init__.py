@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "kierouter.cli.plugins",
     "sim": "kierouter.cli.sim",
     "webhook": "kierouter.cli.webhook",
+    "worker": "kierouter.cli.worker",
 }
 
 

@@ -127,6 +127,7 @@ def add_parser(sub: Any) -> None:
     go.add_argument("--format", choices=("text", "jsonl", "csv"), help="override detection")
     _limits(go)
     _target(go)
+    _add_db(go)
     go.set_defaults(func=_run)
 
     resume = bsub.add_parser("resume", help="continue a batch after any interruption")
@@ -139,12 +140,20 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="create again the tasks whose create answer was lost (may pay twice)",
     )
+    _add_db(resume)
     resume.set_defaults(func=_resume)
 
     status = bsub.add_parser("status", help="counts per state and credits of a batch")
     status.add_argument("dir", help="the batch's output folder")
     add_json(status, "the status")
+    _add_db(status)
     status.set_defaults(func=_status)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    from .worker import add_db
+
+    add_db(p)
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
@@ -305,6 +314,8 @@ def _run(args: argparse.Namespace) -> int:
         raise BatchBudgetError(plan.expected_credits, settings.budget)
     if not (folder / JOURNAL_FILE).exists():  # else run_batch refuses: never touch that batch
         store_restriction(folder, restriction)
+    if getattr(args, "db", None):
+        return _execute(args, folder, _db_run(args, where, rows, folder, settings, plan))
 
     def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
         return run_batch(
@@ -322,10 +333,59 @@ def _run(args: argparse.Namespace) -> int:
     return _execute(args, folder, start)
 
 
+def _db_run(
+    args: argparse.Namespace, where: Any, rows: Any, folder: Path, settings: Any, plan: Any
+) -> Any:
+    """``batch run --db``: the batch in PostgreSQL, this process one of its workers."""
+    from .worker import _check_scale, options_for
+
+    _check_scale()
+    from kierouter.scale._batch import run_batch_db
+
+    options = options_for(args, where)
+
+    def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
+        return run_batch_db(
+            rows,
+            folder,
+            settings,
+            options,
+            plan=plan,
+            source=args.file,
+            progress=progress,
+            progress_interval=interval,
+        )
+
+    return start
+
+
+def _db_resume(args: argparse.Namespace, folder: Path) -> int:
+    """``batch resume --db``: the rows not done back on the queue, this process a worker."""
+    from .worker import _check_scale, options_for
+
+    _check_scale()
+    from kierouter.scale._batch import resume_batch_db
+
+    options = options_for(args, target(args))
+
+    def start(progress: BatchProgress | None, interval: float) -> Coroutine[Any, Any, BatchReport]:
+        return resume_batch_db(
+            folder,
+            options,
+            progress=progress,
+            progress_interval=interval,
+            requeue_unknown=args.resubmit_unknown,
+        )
+
+    return _execute(args, folder, start)
+
+
 def _resume(args: argparse.Namespace) -> int:
     from kierouter.batch import resume_batch
 
     folder = Path(args.dir).resolve()
+    if getattr(args, "db", None):
+        return _db_resume(args, folder)
     stored = _storedsettings_for(folder)
     overrides: dict[str, Any] = run_options(args)
     if args.sim or args.sim_url:
@@ -376,6 +436,16 @@ def _storedsettings_for(folder: Path) -> dict[str, Any]:
 def _status(args: argparse.Namespace) -> int:
     from kierouter.batch import batch_status
 
+    if getattr(args, "db", None):
+        from .worker import _check_scale
+
+        _check_scale()
+        from kierouter.scale._batch import db_status
+
+        print_json(db_status(args.dir, args.db)) if args.json else _print_db_status(
+            db_status(args.dir, args.db)
+        )
+        return 0
     status = batch_status(args.dir)
     if args.json:
         print_json(status)
@@ -401,6 +471,18 @@ def _status(args: argparse.Namespace) -> int:
     else:
         out.write(f"incomplete; continue with: {_resume_command(Path(args.dir).resolve())}\n")
     return 0
+
+
+def _print_db_status(status: dict[str, Any]) -> None:
+    out = sys.stdout
+    out.write(f"{status['out_dir']}: batch {status['batch_id']}, {plural(status['jobs'], 'job')}\n")
+    print_table(("state", "jobs"), [(k, v) for k, v in status["counts"].items()])
+    budget = f"; budget {status['budget']:g}" if status["budget"] is not None else ""
+    out.write(
+        f"spent: {status['spent']:g} credits (settled {status['settled']:g}, reserved "
+        f"{status['reserved']:g}{budget}); {plural(status['creates'], 'task')} created\n"
+    )
+    out.write("complete\n" if status["complete"] else "incomplete\n")
 
 
 def run(args: argparse.Namespace) -> int:

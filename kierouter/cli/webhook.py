@@ -64,6 +64,12 @@ def add_parser(sub: Any) -> None:
         default=1000,
         help="open connections at most (default 1000)",
     )
+    serve.add_argument(
+        "--db",
+        metavar="URL",
+        help="front for the --db batches of this PostgreSQL database: each callback is checked "
+        "with its batch's key and sent to the worker running the job (needs kierouter[scale])",
+    )
     serve.set_defaults(func=run)
     p.set_defaults(func=lambda args: _usage(p))
 
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     from kierouter._server import RECEIVER_LIMITS, Server, serve_forever
     from kierouter.webhooks import CALLBACK_PREFIX, WebhookReceiver
 
+    if getattr(args, "db", None):
+        return _serve_db(args)
     secret = args.token_secret or os.environ.get("KIEROUTER_WEBHOOK_TOKEN_SECRET")
     if not secret:
         raise ConfigurationError(
@@ -114,6 +122,33 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         serve_forever(receiver, args.host, args.port, limits=limits, on_ready=ready)
+    except OSError as exc:
+        sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
+        return 2
+    return 0
+
+
+def _serve_db(args: argparse.Namespace) -> int:
+    """``webhook serve --db URL``: the callback front of a database's batches, on its own."""
+    from kierouter._server import RECEIVER_LIMITS, Server, serve_forever
+
+    from .worker import _check_scale
+
+    _check_scale()
+    from kierouter.scale._front import ClientFront
+
+    hmac_key = args.hmac_key or os.environ.get("KIE_WEBHOOK_HMAC_KEY")
+    front = ClientFront(args.db, hmac_key=hmac_key)
+
+    def ready(server: Server) -> None:
+        public = (args.public_url or server.url).rstrip("/")
+        sys.stdout.write(f"{server.url}\n")
+        sys.stdout.write(f"workers: --callback-url {public}\n")
+        sys.stdout.write("signatures: " + ("verified\n" if hmac_key else "not checked\n"))
+        sys.stdout.flush()
+
+    try:
+        serve_forever(front, args.host, args.port, limits=RECEIVER_LIMITS, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2
