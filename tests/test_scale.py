@@ -467,18 +467,21 @@ def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resen
         batch_args = [*cluster.CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db,
                       *target, "--public-url", f"http://127.0.0.1:{port}", "--json", "--no-log",
                       "--concurrency", "4"]  # fmt: skip
-        with httpx.Client(timeout=10) as http:
-            # the fifth create is accepted, its answer held (the first four run at once)
-            fault = {"kind": "slow_response", "count": 1, "paths": ["create"], "seconds": 30}
-            batch = cluster._Proc(batch_args, tmp_path / "batch.log")
-            procs.append(batch)
-            while http.get(sim_url + "/_sim/stats").json()["created_total"] < 4:
-                time.sleep(0.05)
-            http.post(sim_url + "/_sim/inject", json=fault).raise_for_status()
+        # the fifth create is accepted, its answer held (set before the run: a fault injected
+        # once four creates are seen loses the race on a busy machine)
+        fault = {"kind": "slow_response", "count": 1, "paths": ["create"], "seconds": 30,
+                 "after": 4}  # fmt: skip
+        httpx.post(sim_url + "/_sim/inject", json=fault, timeout=10).raise_for_status()
+        batch = cluster._Proc(batch_args, tmp_path / "batch.log")
+        procs.append(batch)
         owner = held = None
         deadline = time.monotonic() + 60
+        marker = out / ".kierouter-db"  # written once the batch is in the database
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the batch never reached the database"
+            time.sleep(0.1)
         with psycopg.connect(db, autocommit=True) as conn:
-            schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+            schema = "kr_" + marker.read_text().strip()
             while owner is None:
                 assert time.monotonic() < deadline, "no create was ever held in flight"
                 time.sleep(0.1)

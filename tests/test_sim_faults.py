@@ -47,6 +47,25 @@ async def test_http_429_fault_refuses_the_create_with_retry_after(emu: Emulator)
     assert emu.stats()["created_total"] == 1
 
 
+async def test_after_lets_the_first_matching_requests_through(emu: Emulator) -> None:
+    """after=2, count=1 refuses the third create only; status reads are not counted in
+    (they do not match ``paths``); a negative ``after`` is refused over the admin API too."""
+    emu.inject("code_500", count=1, paths=("create",), after=2)
+    async with client(emu) as http:
+        codes = []
+        for _ in range(4):
+            answer = (await create(http)).json()
+            codes.append(answer["code"])
+            if answer["code"] == 200:
+                await http.get(
+                    "/api/v1/jobs/recordInfo", params={"taskId": answer["data"]["taskId"]}
+                )
+        bad = await http.post("/_sim/inject", json={"kind": "http_500", "after": -1})
+    assert codes == [200, 200, 500, 200]
+    assert emu.stats()["created_total"] == 3
+    assert bad.status_code == 400 and "after" in bad.text
+
+
 @pytest.mark.parametrize(
     ("kind", "code"), [("code_455", 455), ("code_500", 500), ("code_550", 550)]
 )

@@ -100,7 +100,7 @@ async def handle(app: SimApp, request: Request) -> Response:
             kind = body.pop("kind", None)
             if not isinstance(kind, str):
                 raise ValueError("'kind' is required")
-            unknown = set(body) - {"rate", "count", "paths", "seconds"}
+            unknown = set(body) - {"rate", "count", "paths", "seconds", "after"}
             if unknown:
                 raise ValueError(f"unknown fault option {sorted(unknown)[0]!r}")
             state.faults.add(kind, **body)

@@ -276,16 +276,25 @@ class Emulator:
         count: int | None = None,
         paths: Iterable[str] | str | None = None,
         seconds: float = 35.0,
+        after: int = 0,
     ) -> None:
         """Inject a fault (see :data:`~kierouter.sim.FAULT_KINDS`) on ``paths`` (default any).
 
         ``rate`` is the chance per matching request; ``count`` caps how often it fires;
+        ``after`` lets that many matching requests through first (``after=4, count=1``: the
+        fifth);
         ``seconds`` is the delay of ``slow_response`` (real seconds). ``paths="files"`` spoils
         result (and uploaded) files: ``http_500``, ``drop_connection`` (a reset),
         ``slow_response``, ``truncated_body``, ``wrong_content_type``, ``mislabeled_body``.
         """
         self._call(
-            self.state.faults.add, kind, rate=rate, count=count, paths=paths, seconds=seconds
+            self.state.faults.add,
+            kind,
+            rate=rate,
+            count=count,
+            paths=paths,
+            seconds=seconds,
+            after=after,
         )
 
     def clear_faults(self) -> None:

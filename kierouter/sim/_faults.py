@@ -56,13 +56,15 @@ _API_PATHS = frozenset({"create", "status", "credit", "download", "upload"})
 
 @dataclass
 class Fault:
-    """One injected fault rule. ``count`` is how many times it may still fire (None: no limit)."""
+    """One injected fault rule. ``count`` is how many times it may still fire (None: no limit);
+    ``after`` how many matching requests still pass untouched before it may fire."""
 
     kind: str
     rate: float = 1.0
     count: int | None = None
     paths: tuple[str, ...] = ("any",)
     seconds: float = 35.0
+    after: int = 0
     fired: int = 0
 
     def matches(self, category: str) -> bool:
@@ -91,19 +93,22 @@ class Faults:
         count: int | None = None,
         paths: Iterable[str] | str | None = None,
         seconds: float = 35.0,
+        after: int = 0,
     ) -> Fault:
-        """Add a rule; raises ``ValueError`` naming a bad kind, path or rate."""
+        """Add a rule; raises ``ValueError`` naming a bad kind, path, rate, count or after."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"fault rate must be within 0..1, got {rate}")
         if count is not None and count < 0:
             raise ValueError("fault count must not be negative")
+        if not isinstance(after, int) or after < 0:
+            raise ValueError(f"fault after must be a whole number ≥ 0, got {after!r}")
         chosen = (paths,) if isinstance(paths, str) else tuple(paths or ("any",))
         for path in chosen:
             if path not in PATH_KINDS:
                 raise ValueError(f"unknown fault path {path!r}; one of {', '.join(PATH_KINDS)}")
-        rule = Fault(kind, rate, count, chosen, seconds)
+        rule = Fault(kind, rate, count, chosen, seconds, after)
         self.rules.append(rule)
         return rule
 
@@ -115,6 +120,9 @@ class Faults:
         """The rule that fires for one request of ``category``, if any."""
         for rule in self.rules:
             if not rule.matches(category) or rule.count == 0:
+                continue
+            if rule.after > 0:  # "the fifth create": the first matching requests pass
+                rule.after -= 1
                 continue
             if rule.rate < 1.0 and self._random.random() >= rule.rate:
                 continue

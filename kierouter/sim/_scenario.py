@@ -20,6 +20,7 @@
     paths = ["status"]          # create, status, credit, download, upload, files, any
     count = 3
     seconds = 35                # slow_response only
+    after = 0                   # matching requests let through before it may fire
 
     [market_models."acme/imagine-1"]   # a Market model the emulator does not ship
     price = 0.5                        # see kierouter.sim._open_models
@@ -59,9 +60,10 @@ DEFAULT_KEYS = (
     "visibility_lag",
     "price_multiplier",
     "credits_in_status",
+    "after",
 )
 MODEL_KEYS = tuple(f.name for f in fields(ModelConfig))
-FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds")
+FAULT_KEYS = ("kind", "rate", "count", "paths", "seconds", "after")
 
 
 @dataclass
