@@ -245,11 +245,17 @@ def run_cluster(
             charges = http.get(sim_url + "/_sim/charges").json()
             callbacks = http.get(sim_url + "/_sim/callbacks").json()
             lim, reserved, settled = (None, 0.0, report.get("spent"))
+            withdrawn_429 = 0
             if use_db:
                 schema = "kr_" + (out / ".kierouter-db").read_text().strip()
                 lim, reserved, settled = conn.execute(
                     f'SELECT lim, reserved, settled FROM "{schema}".budget WHERE id = 1'
                 ).fetchone()
+                # creates answered 429: their intents ended as skipped (no task), row requeued
+                withdrawn_429 = conn.execute(
+                    f"SELECT COUNT(*) FROM \"{schema}\".attempts WHERE outcome = 'skipped' "
+                    "AND reason LIKE '%%429%%' AND task_id IS NULL"
+                ).fetchone()[0]
             ended = dict(
                 conn.execute(
                     "SELECT workflow_uuid, executor_id || ':' || status FROM dbos.workflow_status "
@@ -323,6 +329,10 @@ def run_cluster(
         "callbacks_to_front": sum(1 for c in callbacks if c["url"].startswith(front)),
         "callbacks_forwarded": forwarded,
         "callbacks_delivered_from_others": delivered,
+        "withdrawn_429": int(withdrawn_429),
+        # rows enqueued again after a 429 (their workflows' ids end in :d<n>)
+        "requeued_workflows": sum(1 for w in ended if re.search(r":d\d+$", w)),
+        "failed_rows": sum(1 for m in manifest if m.get("state") == "failed"),
         "killed": killed,
         "killed_rows_finished_by": sorted({ended.get(w, "?") for w in recovered}),
         "rows_by_executor": _by_executor(ended),

@@ -93,6 +93,25 @@ def test_a_create_in_flight_when_a_worker_dies_is_never_sent_again(pg_url: str) 
     other.close()
 
 
+def test_a_429_withdraws_only_an_open_intent_that_names_no_task(pg_url: str) -> None:
+    """A create answered 429 made no task: its intent ends as a skip (not counted as a create)
+    and the job is planned again. A job whose create named a task is never withdrawn."""
+    journal = _journal(pg_url)
+    journal.add_jobs([("row-1", {}), ("row-2", {})])
+    journal.begin_attempt("row-1", 1, "m", "d")
+    assert journal.withdraw_create("row-1", "KIE answered 429")
+    assert journal.job("row-1").state == "planned"
+    [attempt] = journal.attempts("row-1")
+    assert (attempt.outcome, attempt.phase, attempt.reached_kie) == ("skipped", "ended", False)
+    assert not journal.withdraw_create("row-1", "again")  # nothing open any more
+    journal.begin_attempt("row-1", 1, "m", "d")  # the same create may be sent again
+    journal.begin_attempt("row-2", 1, "m", "d")
+    journal.attempt_submitted("row-2", 1, "m", "task-1")
+    assert not journal.withdraw_create("row-2", "KIE answered 429")
+    assert journal.job("row-2").state == "submitted"
+    journal.close()
+
+
 def test_two_workers_never_both_start_a_create_for_one_job(pg_url: str) -> None:
     """Eight connections race to journal the intent of the same job: exactly one wins."""
     from kierouter.journal import JournalStateError
@@ -329,7 +348,8 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
     """``kierouter webhook serve --db``: every callback is posted to it; it checks the token
     with the batch's key and sends each to the worker running the job (``DBOSClient.send``),
     which completes the job. Five creates answered 429 (as when another client uses the key)
-    made no task and failed no row."""
+    made no task and failed no row: each ended its row's run (the intent withdrawn, nothing
+    created) and the row was enqueued again with a delay (a new workflow ``...:d1``)."""
     rows = 20
     fault = {"kind": "http_429", "count": 5, "paths": ["create"]}
     got = cluster.run_cluster(
@@ -337,7 +357,11 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
         faults=[fault],
     )  # fmt: skip
     assert got["rejected_429"] == 5
+    assert got["withdrawn_429"] == 5  # each 429 ended its row's run with its intent withdrawn
+    assert got["requeued_workflows"] == 5  # and put the row back on the queue, delayed
+    assert got["failed_rows"] == 0
     assert got["downloaded"] == rows == got["tasks_created"]
+    assert got["status"]["creates"] == rows  # a 429'd intent is not counted as a create
     assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
     assert got["callbacks_forwarded"] > 0
     assert got["callbacks_delivered_from_others"] > 0

@@ -128,7 +128,8 @@ async def open_batch(
 ) -> BatchHandle:
     """Open ``batch_id`` in this worker: journal, shared gate, router with its receiver."""
     from kierouter._router import Router, WebhookConfig
-    from kierouter._transport import KieClient
+
+    from ._defer import DeferringClient
 
     backend = PostgresJournal(options.url, batch_id)
     meta = backend.get_meta("batch")
@@ -148,15 +149,15 @@ async def open_batch(
         window=s.create_window + WINDOW_MARGIN,
         price=_price(backend, lambda: holder[0]),
     )
-    client = KieClient(
+    # a 429 (another client of the key, say) made no task: the row is enqueued again with a
+    # delay (_defer) rather than moved on; the shared gate keeps the workers from causing one
+    client = DeferringClient(
         options.api_key,
         base_url=base_url or "",
         create_limit=s.create_limit,
         create_window=s.create_window,
         read_rate=s.read_rate,
-        # a 429 (another client of the key, say) made no task: wait it out (Retry-After) rather
-        # than move the job on; the shared gate keeps the workers themselves from causing one
-        create_attempts=20,
+        default_delay=s.create_window,
     )
     # the key's status reads, shared by every worker (the client's own limiter is per process)
     reads = SharedReadLimiter(options.url, options.account, s.read_rate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -143,6 +144,25 @@ class PostgresJournal(SqliteJournal):
                 "ON CONFLICT (row_key) DO UPDATE SET workflow_id = excluded.workflow_id",
                 (row_key, workflow_id),
             )
+
+    def withdraw_create(self, key: str, reason: str) -> bool:
+        """``submitting → planned`` for a create KIE refused with a 429 (no task was made, so
+        another create is allowed): its intent is ended as ``skipped`` — not an attempt that
+        counts — with ``reason``. False (nothing changed) unless the job is ``submitting`` on an
+        intent that names no task."""
+        with self._tx() as db:
+            if self._state(db, key) != "submitting":
+                return False
+            found = self._open_attempt(db, key)
+            if found is None or found[1] is not None:
+                return False
+            db.execute(
+                "UPDATE attempts SET phase = 'ended', outcome = 'skipped', reason = ?, "
+                "updated_at = ? WHERE job_key = ? AND n = ? AND phase = 'intent'",
+                (reason, time.time(), key, found[0]),
+            )
+            self._move(db, key, "planned", error=reason)
+            return True
 
     def put_callback(self, job_key: str, task_id: str, body: Any) -> None:
         """Keep a verified callback for ``job_key`` (once per task)."""
