@@ -553,3 +553,114 @@ def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resen
                 proc.popen.kill()
                 proc.popen.wait()
         cluster.drop_database(db_name)
+
+
+@pytest.mark.slow
+def test_a_pool_of_accounts_spreads_creates_by_room_and_credits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three emulators, three KIE accounts with their own keys (each emulator accepts only its
+    own), each allowing 20 creates per 10 s; the third has 1 credit, less than one create. A
+    worker and the batch process, both given the pool: the two funded accounts both get
+    creates, neither sees more than 20 in any 10 s nor a 429, the dry one gets none, every task
+    is read (and its callback and download served) with the key that created it — an emulator
+    refuses a key or a task it does not know, and none refused anything — and the journal names
+    each job's account: exactly the emulator that holds its task."""
+    import json
+    import signal
+    import time
+
+    import httpx
+    import psycopg
+
+    rows = 50
+    db_name = f"kierouter_pool_{os.getpid()}"
+    db = cluster.fresh_database(db_name)
+    procs: list[Any] = []
+    sims: dict[str, str] = {}
+    try:
+        for i, name in enumerate(["a", "b", "c"]):
+            credits = ["--credits", "1"] if name == "c" else []
+            sim = cluster._Proc(
+                [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20",
+                 "--api-key", f"key-{name}-secret", "--seed", str(11 + i), *credits],
+                tmp_path / f"sim-{name}.log",
+            )  # fmt: skip
+            procs.append(sim)
+            sims[name] = sim.readline(f"emulator {name}")
+            # a new task readable at once: a status read answered 422 ("recordInfo is null")
+            # can then only be a read sent to an account that did not create the task
+            httpx.post(sims[name] + "/_sim/configure", json={"visibility_lag": 0}, timeout=10)
+            monkeypatch.setenv(f"POOL_KEY_{name.upper()}", f"key-{name}-secret")
+        pool = [
+            arg
+            for name, url in sims.items()
+            for arg in ("--account", f"{name}=POOL_KEY_{name.upper()}@{url}")
+        ]
+        front = f"http://127.0.0.1:{cluster._free_port()}"
+        target = ["--sim-url", sims["a"], "--time-scale", "20"]
+        worker = cluster._Proc(
+            [*cluster.CLI, "-v", "worker", "--db", db, *target, "--executor-id", "w1",
+             "--callback-url", front, "--listen", front.removeprefix("http://"),
+             "--concurrency", "12", *pool],
+            tmp_path / "w1.log",
+        )  # fmt: skip
+        procs.append(worker)
+        worker.readline("the worker")
+        prompts = tmp_path / "rows.txt"
+        prompts.write_text("".join(f"a windmill at dawn, study {i}\n" for i in range(rows)))
+        out = tmp_path / "out"
+        batch = cluster._Proc(
+            [*cluster.CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db, *target,
+             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log",
+             "--concurrency", "12", *pool],
+            tmp_path / "batch.log",
+        )  # fmt: skip
+        procs.append(batch)
+        report = json.loads(batch.rest(timeout=300) or "{}")
+        assert batch.popen.returncode == 0, (tmp_path / "batch.log").read_text()[-3000:]
+        got: dict[str, dict[str, Any]] = {}
+        with httpx.Client(timeout=10) as http:
+            for name, url in sims.items():
+                tasks = http.get(url + "/_sim/tasks").json()
+                got[name] = {
+                    "stats": http.get(url + "/_sim/stats").json(),
+                    "tasks": {t["taskId"] for t in tasks},
+                    "times": sorted(t["createTime"] / 1000.0 / 20 for t in tasks),
+                }
+        schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+        with psycopg.connect(db, autocommit=True) as conn:
+            accounts = dict(
+                conn.execute(
+                    f'SELECT j.task_id, a.account FROM "{schema}".jobs j '
+                    f'JOIN "{schema}".job_accounts a ON a.job_key = j.key'
+                ).fetchall()
+            )
+            task_accounts = dict(
+                conn.execute(f'SELECT task_id, account FROM "{schema}".task_accounts').fetchall()
+            )
+        worker.popen.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        cluster.drop_database(db_name)
+    created = {name: len(g["tasks"]) for name, g in got.items()}
+    assert created["a"] > 0 and created["b"] > 0, created  # both funded accounts used
+    assert created["c"] == 0  # 1 credit: never given a create
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [m.get("state") for m in manifest] == ["downloaded"] * rows, report
+    # one task per row, but for a row whose task ran past its deadline (the emulator's slow
+    # tail) and escalated under the auto policy: its late task is kept as a paid extra
+    assert created["a"] + created["b"] == sum(len(m["task_ids"]) for m in manifest)
+    assert all(len(m["task_ids"]) == 1 or m.get("hedged") for m in manifest)
+    for name, g in got.items():
+        assert g["stats"]["rejected"] == {}, (name, g["stats"]["rejected"])  # 429/401/422
+        assert cluster.max_in_window(g["times"], 10.0) <= 20
+    assert len(accounts) == rows
+    for task_id, account in accounts.items():
+        assert task_id in got[account]["tasks"]  # the job's account is the served task's
+    # every task's account is journaled, and it is the emulator (account) that holds it
+    assert task_accounts == {t: name for name, g in got.items() for t in g["tasks"]}

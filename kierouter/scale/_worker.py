@@ -249,9 +249,12 @@ class Worker:
             }
         )
         DBOS.launch()
+        # a pool of accounts creates as fast as all its windows together; each account's own
+        # limit is held by the create gate
+        limit = self.create_limit * max(1, len(self.options.pool))
         self.queue = await DBOS.register_queue_async(
             QUEUE_NAME,
-            limiter={"limit": self.create_limit, "period": self.window + WINDOW_MARGIN},
+            limiter={"limit": limit, "period": self.window + WINDOW_MARGIN},
             worker_concurrency=self.options.concurrency,
             polling_interval_sec=0.2,
             on_conflict="always_update",
