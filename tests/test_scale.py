@@ -270,12 +270,51 @@ def test_create_slots_are_counted_across_workers(pg_url: str) -> None:
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         ensure_global_tables(conn)
-    assert [a._try_slot("j1"), b._try_slot("j2"), a._try_slot("j3")] == [0.0, 0.0, 0.0]
-    assert b._try_slot("j4") > 0 and a._try_slot("j4") > 0
+    assert [a._try_slot("j1")[0], b._try_slot("j2")[0], a._try_slot("j3")[0]] == [0.0] * 3
+    assert b._try_slot("j4")[0] > 0 and a._try_slot("j4")[0] > 0
     other = _gate(pg_url, "kr_other" + uuid.uuid4().hex[:6], limit=3, window=60)
-    assert other._try_slot("j1") == 0.0  # another account has its own limit
+    assert other._try_slot("j1")[0] == 0.0  # another account has its own limit
     for g in (a, b, other):
         g.close()
+
+
+async def test_a_pool_gate_gives_each_create_the_funded_account_with_room(pg_url: str) -> None:
+    """Two workers' gates over a pool of three accounts, 2 creates per window each; the third
+    account's known balance (1) is below the price (3): the four slots go two to each funded
+    account, none to the dry one, and a fifth create finds no room. The account of each job is
+    handed to ``on_assign`` (the journal, in a worker)."""
+    import psycopg
+
+    from kierouter.scale import SharedGate
+    from kierouter.scale._gate import ensure_global_tables
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        ensure_global_tables(conn)
+    tag = uuid.uuid4().hex[:6]
+    names = [f"p{tag}-a", f"p{tag}-b", f"p{tag}-dry"]
+    noted: dict[str, str] = {}
+    gates = [
+        SharedGate(
+            pg_url,
+            "kr_pool" + tag,
+            account=names,
+            limit=2,
+            window=60,
+            price=lambda key, model: 3.0,
+            balances={names[0]: 100.0, names[1]: None, names[2]: 1.0},
+            on_assign=noted.__setitem__,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    given = [await gates[i % 2].take_slot(f"j{i}", 3.0) for i in range(4)]
+    assert sorted(given) == sorted(names[:2] * 2)
+    assert noted == {f"j{i}": given[i] for i in range(4)}
+    assert gates[0]._try_slot("j5", gates[0]._funded(3.0))[0] > 0  # both funded ones full
+    assert gates[0]._funded(3.0) == names[:2] and gates[0]._funded(0.5) == names
+    gates[0].out_of_credits(names[0])  # a 402: this gate sends nothing more there
+    assert gates[0]._funded(3.0) == [names[1]]
+    for gate in gates:
+        gate.close()
 
 
 def test_status_reads_are_counted_across_workers(pg_url: str) -> None:
