@@ -303,7 +303,7 @@ async def test_a_pool_gate_gives_each_create_the_funded_account_with_room(pg_url
             price=lambda key, model: 3.0,
             balances={names[0]: 100.0, names[1]: None, names[2]: 1.0},
             on_assign=noted.__setitem__,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     given = [await gates[i % 2].take_slot(f"j{i}", 3.0) for i in range(4)]
