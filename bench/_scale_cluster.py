@@ -245,11 +245,17 @@ def run_cluster(
             charges = http.get(sim_url + "/_sim/charges").json()
             callbacks = http.get(sim_url + "/_sim/callbacks").json()
             lim, reserved, settled = (None, 0.0, report.get("spent"))
+            withdrawn_429 = 0
             if use_db:
                 schema = "kr_" + (out / ".kierouter-db").read_text().strip()
                 lim, reserved, settled = conn.execute(
                     f'SELECT lim, reserved, settled FROM "{schema}".budget WHERE id = 1'
                 ).fetchone()
+                # creates answered 429: their intents ended as skipped (no task), row requeued
+                withdrawn_429 = conn.execute(
+                    f"SELECT COUNT(*) FROM \"{schema}\".attempts WHERE outcome = 'skipped' "
+                    "AND reason LIKE '%%429%%' AND task_id IS NULL"
+                ).fetchone()[0]
             ended = dict(
                 conn.execute(
                     "SELECT workflow_uuid, executor_id || ':' || status FROM dbos.workflow_status "
@@ -323,6 +329,10 @@ def run_cluster(
         "callbacks_to_front": sum(1 for c in callbacks if c["url"].startswith(front)),
         "callbacks_forwarded": forwarded,
         "callbacks_delivered_from_others": delivered,
+        "withdrawn_429": int(withdrawn_429),
+        # rows enqueued again after a 429 (their workflows' ids end in :d<n>)
+        "requeued_workflows": sum(1 for w in ended if re.search(r":d\d+$", w)),
+        "failed_rows": sum(1 for m in manifest if m.get("state") == "failed"),
         "killed": killed,
         "killed_rows_finished_by": sorted({ended.get(w, "?") for w in recovered}),
         "rows_by_executor": _by_executor(ended),
@@ -336,3 +346,115 @@ def _by_executor(ended: dict[str, str]) -> dict[str, int]:
     for value in ended.values():
         out[value] = out.get(value, 0) + 1
     return out
+
+
+def run_pool(
+    *,
+    rows: int,
+    accounts: int,
+    dry: int = 0,
+    time_scale: float = 20.0,
+    workdir: Path | None = None,
+    concurrency: int = 12,
+    timeout: float = 600.0,
+) -> dict[str, Any]:
+    """A ``--db`` batch on one worker and the batch process, both given a pool of ``accounts``
+    funded KIE accounts plus ``dry`` accounts holding 1 credit, each account its own emulator
+    (its own key, 20 creates per 10 s, no visibility lag: a status read of a task the emulator
+    does not know is refused with 422). Returns per-account creates and refusals, the most
+    creates of an account in any 10 s, the journal's task accounts and the manifest."""
+    import psycopg
+
+    work = Path(workdir or tempfile.mkdtemp(prefix="kierouter-pool-"))
+    db_name = f"kierouter_pool_{os.getpid()}"
+    db = fresh_database(db_name)
+    procs: list[_Proc] = []
+    names = [f"acct{i + 1}" for i in range(accounts)] + [f"dry{i + 1}" for i in range(dry)]
+    sims: dict[str, str] = {}
+    try:
+        for i, name in enumerate(names):
+            credits = ["--credits", "1"] if name.startswith("dry") else []
+            sim = _Proc(
+                [*CLI, "sim", "--port", "0", "--time-scale", str(time_scale),
+                 "--api-key", f"key-{name}-secret", "--seed", str(11 + i), *credits],
+                work / f"sim-{name}.log",
+            )  # fmt: skip
+            procs.append(sim)
+            sims[name] = sim.readline(f"emulator {name}")
+            httpx.post(sims[name] + "/_sim/configure", json={"visibility_lag": 0}, timeout=10)
+            os.environ[f"POOL_KEY_{name.upper()}"] = f"key-{name}-secret"
+        pool = [
+            arg
+            for name, url in sims.items()
+            for arg in ("--account", f"{name}=POOL_KEY_{name.upper()}@{url}")
+        ]
+        front = f"http://127.0.0.1:{_free_port()}"
+        target = ["--sim-url", sims[names[0]], "--time-scale", str(time_scale)]
+        worker = _Proc(
+            [*CLI, "-v", "worker", "--db", db, *target, "--executor-id", "w1",
+             "--callback-url", front, "--listen", urlsplit(front).netloc,
+             "--concurrency", str(concurrency), *pool],
+            work / "w1.log",
+        )  # fmt: skip
+        procs.append(worker)
+        worker.readline("the worker")
+        prompts = work / "rows.txt"
+        prompts.write_text("".join(f"a windmill at dawn, study {i}\n" for i in range(rows)))
+        out = work / "out"
+        started = time.monotonic()
+        batch = _Proc(
+            [*CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db, *target,
+             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log",
+             "--concurrency", str(concurrency), *pool],
+            work / "batch.log",
+        )  # fmt: skip
+        procs.append(batch)
+        report = json.loads(batch.rest(timeout=timeout) or "{}")
+        elapsed = time.monotonic() - started
+        per: dict[str, dict[str, Any]] = {}
+        with httpx.Client(timeout=10) as http:
+            for name, url in sims.items():
+                tasks = http.get(url + "/_sim/tasks").json()
+                stats = http.get(url + "/_sim/stats").json()
+                times = sorted(t["createTime"] / 1000.0 / time_scale for t in tasks)
+                per[name] = {
+                    "tasks": sorted(t["taskId"] for t in tasks),
+                    "creates": len(tasks),
+                    "rejected": stats["rejected"],
+                    "max_creates_in_window": max_in_window(times, 10.0),
+                    "credits_charged": stats["credits_charged"],
+                    "times": times,
+                }
+        schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+        with psycopg.connect(db, autocommit=True) as conn:
+            task_accounts = dict(
+                conn.execute(f'SELECT task_id, account FROM "{schema}".task_accounts').fetchall()
+            )
+            job_accounts = dict(
+                conn.execute(
+                    f'SELECT j.task_id, a.account FROM "{schema}".jobs j '
+                    f'JOIN "{schema}".job_accounts a ON a.job_key = j.key'
+                ).fetchall()
+            )
+        worker.popen.send_signal(signal.SIGTERM)
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        drop_database(db_name)
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    return {
+        "rows": rows,
+        "accounts": names,
+        "elapsed_s": round(elapsed, 2),
+        "report": report,
+        "per_account": per,
+        "task_accounts": task_accounts,
+        "job_accounts": job_accounts,
+        "manifest": manifest,
+        "tasks_created": sum(p["creates"] for p in per.values()),
+        "downloaded": sum(1 for m in manifest if m.get("state") == "downloaded"),
+        "hedged_rows": sum(1 for m in manifest if m.get("hedged")),
+        "workdir": str(work),
+    }

@@ -344,6 +344,8 @@ class KieClient:
                 if wait > self.max_retry_after:
                     raise
                 self.create_limiter.defer(wait)
+                if attempt + 1 >= self.create_attempts:
+                    raise  # the last try: the caller decides what to do with the wait
                 await asyncio.sleep(wait)
             except MalformedResponseError:
                 raise AmbiguousSubmissionError(

@@ -93,6 +93,25 @@ def test_a_create_in_flight_when_a_worker_dies_is_never_sent_again(pg_url: str) 
     other.close()
 
 
+def test_a_429_withdraws_only_an_open_intent_that_names_no_task(pg_url: str) -> None:
+    """A create answered 429 made no task: its intent ends as a skip (not counted as a create)
+    and the job is planned again. A job whose create named a task is never withdrawn."""
+    journal = _journal(pg_url)
+    journal.add_jobs([("row-1", {}), ("row-2", {})])
+    journal.begin_attempt("row-1", 1, "m", "d")
+    assert journal.withdraw_create("row-1", "KIE answered 429")
+    assert journal.job("row-1").state == "planned"
+    [attempt] = journal.attempts("row-1")
+    assert (attempt.outcome, attempt.phase, attempt.reached_kie) == ("skipped", "ended", False)
+    assert not journal.withdraw_create("row-1", "again")  # nothing open any more
+    journal.begin_attempt("row-1", 1, "m", "d")  # the same create may be sent again
+    journal.begin_attempt("row-2", 1, "m", "d")
+    journal.attempt_submitted("row-2", 1, "m", "task-1")
+    assert not journal.withdraw_create("row-2", "KIE answered 429")
+    assert journal.job("row-2").state == "submitted"
+    journal.close()
+
+
 def test_two_workers_never_both_start_a_create_for_one_job(pg_url: str) -> None:
     """Eight connections race to journal the intent of the same job: exactly one wins."""
     from kierouter.journal import JournalStateError
@@ -251,12 +270,51 @@ def test_create_slots_are_counted_across_workers(pg_url: str) -> None:
 
     with psycopg.connect(pg_url, autocommit=True) as conn:
         ensure_global_tables(conn)
-    assert [a._try_slot("j1"), b._try_slot("j2"), a._try_slot("j3")] == [0.0, 0.0, 0.0]
-    assert b._try_slot("j4") > 0 and a._try_slot("j4") > 0
+    assert [a._try_slot("j1")[0], b._try_slot("j2")[0], a._try_slot("j3")[0]] == [0.0] * 3
+    assert b._try_slot("j4")[0] > 0 and a._try_slot("j4")[0] > 0
     other = _gate(pg_url, "kr_other" + uuid.uuid4().hex[:6], limit=3, window=60)
-    assert other._try_slot("j1") == 0.0  # another account has its own limit
+    assert other._try_slot("j1")[0] == 0.0  # another account has its own limit
     for g in (a, b, other):
         g.close()
+
+
+async def test_a_pool_gate_gives_each_create_the_funded_account_with_room(pg_url: str) -> None:
+    """Two workers' gates over a pool of three accounts, 2 creates per window each; the third
+    account's known balance (1) is below the price (3): the four slots go two to each funded
+    account, none to the dry one, and a fifth create finds no room. The account of each job is
+    handed to ``on_assign`` (the journal, in a worker)."""
+    import psycopg
+
+    from kierouter.scale import SharedGate
+    from kierouter.scale._gate import ensure_global_tables
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        ensure_global_tables(conn)
+    tag = uuid.uuid4().hex[:6]
+    names = [f"p{tag}-a", f"p{tag}-b", f"p{tag}-dry"]
+    noted: dict[str, str] = {}
+    gates = [
+        SharedGate(
+            pg_url,
+            "kr_pool" + tag,
+            account=names,
+            limit=2,
+            window=60,
+            price=lambda key, model: 3.0,
+            balances={names[0]: 100.0, names[1]: None, names[2]: 1.0},
+            on_assign=noted.__setitem__,
+        )
+        for _ in range(2)
+    ]
+    given = [await gates[i % 2].take_slot(f"j{i}", 3.0) for i in range(4)]
+    assert sorted(given) == sorted(names[:2] * 2)
+    assert noted == {f"j{i}": given[i] for i in range(4)}
+    assert gates[0]._try_slot("j5", gates[0]._funded(3.0))[0] > 0  # both funded ones full
+    assert gates[0]._funded(3.0) == names[:2] and gates[0]._funded(0.5) == names
+    gates[0].out_of_credits(names[0])  # a 402: this gate sends nothing more there
+    assert gates[0]._funded(3.0) == [names[1]]
+    for gate in gates:
+        gate.close()
 
 
 def test_status_reads_are_counted_across_workers(pg_url: str) -> None:
@@ -329,7 +387,8 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
     """``kierouter webhook serve --db``: every callback is posted to it; it checks the token
     with the batch's key and sends each to the worker running the job (``DBOSClient.send``),
     which completes the job. Five creates answered 429 (as when another client uses the key)
-    made no task and failed no row."""
+    made no task and failed no row: each ended its row's run (the intent withdrawn, nothing
+    created) and the row was enqueued again with a delay (a new workflow ``...:d1``)."""
     rows = 20
     fault = {"kind": "http_429", "count": 5, "paths": ["create"]}
     got = cluster.run_cluster(
@@ -337,7 +396,11 @@ def test_a_separate_callback_front_hands_callbacks_to_the_workers(tmp_path: Path
         faults=[fault],
     )  # fmt: skip
     assert got["rejected_429"] == 5
+    assert got["withdrawn_429"] == 5  # each 429 ended its row's run with its intent withdrawn
+    assert got["requeued_workflows"] == 5  # and put the row back on the queue, delayed
+    assert got["failed_rows"] == 0
     assert got["downloaded"] == rows == got["tasks_created"]
+    assert got["status"]["creates"] == rows  # a 429'd intent is not counted as a create
     assert got["callbacks_to_front"] == got["callbacks_posted"] >= rows
     assert got["callbacks_forwarded"] > 0
     assert got["callbacks_delivered_from_others"] > 0
@@ -532,3 +595,114 @@ def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resen
                 proc.popen.kill()
                 proc.popen.wait()
         cluster.drop_database(db_name)
+
+
+@pytest.mark.slow
+def test_a_pool_of_accounts_spreads_creates_by_room_and_credits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three emulators, three KIE accounts with their own keys (each emulator accepts only its
+    own), each allowing 20 creates per 10 s; the third has 1 credit, less than one create. A
+    worker and the batch process, both given the pool: the two funded accounts both get
+    creates, neither sees more than 20 in any 10 s nor a 429, the dry one gets none, every task
+    is read (and its callback and download served) with the key that created it — an emulator
+    refuses a key or a task it does not know, and none refused anything — and the journal names
+    each job's account: exactly the emulator that holds its task."""
+    import json
+    import signal
+    import time
+
+    import httpx
+    import psycopg
+
+    rows = 50
+    db_name = f"kierouter_pool_{os.getpid()}"
+    db = cluster.fresh_database(db_name)
+    procs: list[Any] = []
+    sims: dict[str, str] = {}
+    try:
+        for i, name in enumerate(["a", "b", "c"]):
+            credits = ["--credits", "1"] if name == "c" else []
+            sim = cluster._Proc(
+                [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20",
+                 "--api-key", f"key-{name}-secret", "--seed", str(11 + i), *credits],
+                tmp_path / f"sim-{name}.log",
+            )  # fmt: skip
+            procs.append(sim)
+            sims[name] = sim.readline(f"emulator {name}")
+            # a new task readable at once: a status read answered 422 ("recordInfo is null")
+            # can then only be a read sent to an account that did not create the task
+            httpx.post(sims[name] + "/_sim/configure", json={"visibility_lag": 0}, timeout=10)
+            monkeypatch.setenv(f"POOL_KEY_{name.upper()}", f"key-{name}-secret")
+        pool = [
+            arg
+            for name, url in sims.items()
+            for arg in ("--account", f"{name}=POOL_KEY_{name.upper()}@{url}")
+        ]
+        front = f"http://127.0.0.1:{cluster._free_port()}"
+        target = ["--sim-url", sims["a"], "--time-scale", "20"]
+        worker = cluster._Proc(
+            [*cluster.CLI, "-v", "worker", "--db", db, *target, "--executor-id", "w1",
+             "--callback-url", front, "--listen", front.removeprefix("http://"),
+             "--concurrency", "12", *pool],
+            tmp_path / "w1.log",
+        )  # fmt: skip
+        procs.append(worker)
+        worker.readline("the worker")
+        prompts = tmp_path / "rows.txt"
+        prompts.write_text("".join(f"a windmill at dawn, study {i}\n" for i in range(rows)))
+        out = tmp_path / "out"
+        batch = cluster._Proc(
+            [*cluster.CLI, "batch", "run", str(prompts), "--out", str(out), "--db", db, *target,
+             "--public-url", front, "--budget", str(rows * 10), "--json", "--no-log",
+             "--concurrency", "12", *pool],
+            tmp_path / "batch.log",
+        )  # fmt: skip
+        procs.append(batch)
+        report = json.loads(batch.rest(timeout=300) or "{}")
+        assert batch.popen.returncode == 0, (tmp_path / "batch.log").read_text()[-3000:]
+        got: dict[str, dict[str, Any]] = {}
+        with httpx.Client(timeout=10) as http:
+            for name, url in sims.items():
+                tasks = http.get(url + "/_sim/tasks").json()
+                got[name] = {
+                    "stats": http.get(url + "/_sim/stats").json(),
+                    "tasks": {t["taskId"] for t in tasks},
+                    "times": sorted(t["createTime"] / 1000.0 / 20 for t in tasks),
+                }
+        schema = "kr_" + (out / ".kierouter-db").read_text().strip()
+        with psycopg.connect(db, autocommit=True) as conn:
+            accounts = dict(
+                conn.execute(
+                    f'SELECT j.task_id, a.account FROM "{schema}".jobs j '
+                    f'JOIN "{schema}".job_accounts a ON a.job_key = j.key'
+                ).fetchall()
+            )
+            task_accounts = dict(
+                conn.execute(f'SELECT task_id, account FROM "{schema}".task_accounts').fetchall()
+            )
+        worker.popen.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        cluster.drop_database(db_name)
+    created = {name: len(g["tasks"]) for name, g in got.items()}
+    assert created["a"] > 0 and created["b"] > 0, created  # both funded accounts used
+    assert created["c"] == 0  # 1 credit: never given a create
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert [m.get("state") for m in manifest] == ["downloaded"] * rows, report
+    # one task per row, but for a row whose task ran past its deadline (the emulator's slow
+    # tail) and escalated under the auto policy: its late task is kept as a paid extra
+    assert created["a"] + created["b"] == sum(len(m["task_ids"]) for m in manifest)
+    assert all(len(m["task_ids"]) == 1 or m.get("hedged") for m in manifest)
+    for name, g in got.items():
+        assert g["stats"]["rejected"] == {}, (name, g["stats"]["rejected"])  # 429/401/422
+        assert cluster.max_in_window(g["times"], 10.0) <= 20
+    assert len(accounts) == rows
+    for task_id, account in accounts.items():
+        assert task_id in got[account]["tasks"]  # the job's account is the served task's
+    # every task's account is journaled, and it is the emulator (account) that holds it
+    assert task_accounts == {t: name for name, g in got.items() for t in g["tasks"]}

@@ -30,6 +30,14 @@ def add_db(p: argparse.ArgumentParser, *, required: bool = False) -> None:
         help="PostgreSQL database of the batch, shared by every worker "
         "(postgresql://user@host:5432/db; needs kierouter[scale])",
     )
+    p.add_argument(
+        "--account",
+        action="append",
+        metavar="NAME[=KEY_ENV[@URL]]",
+        help="with --db: the KIE account whose limits this process shares (default 'default'); "
+        "repeat NAME=KEY_ENV (the key in environment variable KEY_ENV) for a pool of accounts: "
+        "each create goes to one with room in its create window and credits",
+    )
 
 
 def add_parser(sub: Any) -> None:
@@ -60,9 +68,6 @@ def add_parser(sub: Any) -> None:
         metavar="URL",
         help="where KIE posts callbacks (a worker's --listen, or a balancer before several)",
     )
-    p.add_argument(
-        "--account", default="default", help="name of the KIE account whose limits it shares"
-    )
     p.set_defaults(func=run)
 
 
@@ -75,17 +80,44 @@ def _check_scale() -> None:
         raise CliError("--db needs DBOS Transact: pip install 'kierouter[scale]'", 2) from None
 
 
+def accounts_of(values: list[str]) -> tuple[str, tuple[Any, ...]]:
+    """``--account`` values: one ``NAME`` (the target's key), or a pool of ``NAME=KEY_ENV``."""
+    import os
+
+    from kierouter.scale._pool import parse_account
+
+    from ._common import CliError
+
+    if not values:
+        return "default", ()
+    if all("=" not in v for v in values):
+        if len(values) > 1:
+            raise CliError("--account: name one account, or give each as NAME=KEY_ENV", 2)
+        return values[0], ()
+    if any("=" not in v for v in values):
+        raise CliError("--account: a pool names every account as NAME=KEY_ENV", 2)
+    try:
+        pool = tuple(parse_account(v, os.environ) for v in values)
+    except Exception as exc:  # ConfigurationError: names the flag and the variable, not a key
+        raise CliError(str(exc), 2) from None
+    if len({a.name for a in pool}) != len(pool):
+        raise CliError("--account: two accounts of the pool have the same name", 2)
+    return pool[0].name, pool
+
+
 def options_for(args: argparse.Namespace, where: Any) -> Any:
     """The :class:`~kierouter.scale._handle.WorkerOptions` of a command's arguments."""
     from kierouter.scale._handle import WorkerOptions
     from kierouter.scale._worker import new_executor_id
 
+    account, pool = accounts_of(getattr(args, "account", None) or [])
     return WorkerOptions(
         url=args.db,
         executor_id=getattr(args, "executor_id", None) or new_executor_id(),
         base_url=where.base_url if where.kind == "url" else None,
         api_key=where.api_key,
-        account=getattr(args, "account", None) or "default",
+        account=account,
+        pool=pool,
         concurrency=getattr(args, "concurrency", None) or 20,
         listen=getattr(args, "listen", None),
         callback_url=getattr(args, "callback_url", None) or getattr(args, "public_url", None),

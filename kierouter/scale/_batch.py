@@ -117,7 +117,7 @@ async def _drive(
 
     from kierouter.batch._runner import _Run
 
-    from ._worker import Worker, row_workflow, row_workflow_id
+    from ._worker import Worker, follow_row, row_workflow, row_workflow_id
 
     run = _Run(folder, backend, settings, None, None, progress, progress_interval)
     created_before = sum(1 for a in backend.attempts() if a.reached_kie)
@@ -135,7 +135,7 @@ async def _drive(
             previous = backend.row_workflow(row_key)
             if previous is not None:
                 status = await DBOS.get_workflow_status_async(previous)
-                if status is not None and status.status in ("PENDING", "ENQUEUED"):
+                if status is not None and status.status in ("PENDING", "ENQUEUED", "DELAYED"):
                     # still running (the process that started it was stopped, its workers
                     # were not): wait for it rather than run the row twice
                     handles.append(await DBOS.retrieve_workflow_async(previous))
@@ -146,7 +146,7 @@ async def _drive(
                 handles.append(
                     await worker.queue.enqueue_async(row_workflow, backend.batch_id, keys)
                 )
-        waiting = asyncio.gather(*(h.get_result() for h in handles))
+        waiting = asyncio.gather(*(follow_row(h) for h in handles))
         while not waiting.done():
             await asyncio.wait([waiting], timeout=progress_interval)
             if progress is not None:

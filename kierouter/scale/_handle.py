@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from kierouter._errors import ConfigurationError
+from kierouter._errors import ConfigurationError, KieRouterError
 from kierouter._models import ImageRequest
 from kierouter.batch._settings import SECRET_FILE, BatchSettings
 from kierouter.journal import RouterJournal
 
 from ._gate import SharedGate
 from ._journal import PostgresJournal
+from ._pool import PoolAccount
 from ._reads import SharedReadLimiter
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class WorkerOptions:
     base_url: str | None = None
     api_key: str | None = field(default=None, repr=False)
     account: str = "default"
+    #: several KIE accounts (``--account NAME=KEY_ENV``, repeated): creates go to the one with
+    #: room and credits; empty: the one key ``api_key`` as account ``account``
+    pool: tuple[PoolAccount, ...] = ()
     concurrency: int = 20
     #: ``host:port`` where this worker serves the callback front (:mod:`._front`)
     listen: str | None = None
@@ -64,6 +68,8 @@ class WorkerOptions:
 
         register_secret(urlsplit(self.url).password)  # never in a message or a log line
         register_secret(self.api_key)
+        for member in self.pool:
+            register_secret(member.api_key)
 
 
 def callback_secret(out_dir: Path) -> str:
@@ -128,7 +134,9 @@ async def open_batch(
 ) -> BatchHandle:
     """Open ``batch_id`` in this worker: journal, shared gate, router with its receiver."""
     from kierouter._router import Router, WebhookConfig
-    from kierouter._transport import KieClient
+
+    from ._defer import DeferringClient
+    from ._pool import PoolClient
 
     backend = PostgresJournal(options.url, batch_id)
     meta = backend.get_meta("batch")
@@ -140,27 +148,57 @@ async def open_batch(
     base_url = options.base_url or s.base_url
     local = s.sim or s.loopback or bool(options.base_url)
     holder: list[Router] = []
+    # a 429 (another client of the key, say) made no task: the row is enqueued again with a
+    # delay (_defer) rather than moved on; the shared gate keeps the workers from causing one
+    common: dict[str, Any] = {
+        "create_limit": s.create_limit,
+        "create_window": s.create_window,
+        "read_rate": s.read_rate,
+        "default_delay": s.create_window,
+    }
+    stack = contextlib.AsyncExitStack()
+    pool = options.pool
+    names = [a.name for a in pool] or [options.account]
+    client: DeferringClient
+    if pool:
+        members = {
+            a.name: DeferringClient(a.api_key, base_url=a.base_url or base_url or "", **common)
+            for a in pool[1:]
+        }
+        first = pool[0]
+        client = PoolClient(
+            members, first.name, first.api_key, base_url=first.base_url or base_url or "", **common
+        )
+        clients = {first.name: client, **members}
+    else:
+        client = DeferringClient(options.api_key, base_url=base_url or "", **common)
+        clients = {options.account: client}
+    for name, member in clients.items():
+        # each key's status reads, shared by every worker (a client's own limiter is per process)
+        reads = SharedReadLimiter(options.url, name, s.read_rate)
+        member.read_limiter = reads
+        stack.callback(reads.close)
+    balances: dict[str, float | None] = {}
+    if pool:  # each account's balance: an account that cannot pay a create is not given one
+        for name, member in clients.items():
+            try:
+                balances[name] = await member.credits()
+            except KieRouterError as exc:
+                log.warning("account %s: balance unknown (%s)", name, exc)
+                balances[name] = None
     gate = SharedGate(
         options.url,
         backend.schema,
-        account=options.account,
+        account=names,
         limit=s.create_limit,
         window=s.create_window + WINDOW_MARGIN,
         price=_price(backend, lambda: holder[0]),
+        balances=balances,
+        on_assign=backend.set_job_account if pool else None,
     )
-    client = KieClient(
-        options.api_key,
-        base_url=base_url or "",
-        create_limit=s.create_limit,
-        create_window=s.create_window,
-        read_rate=s.read_rate,
-        # a 429 (another client of the key, say) made no task: wait it out (Retry-After) rather
-        # than move the job on; the shared gate keeps the workers themselves from causing one
-        create_attempts=20,
-    )
-    # the key's status reads, shared by every worker (the client's own limiter is per process)
-    reads = SharedReadLimiter(options.url, options.account, s.read_rate)
-    client.read_limiter = reads
+    if isinstance(client, PoolClient):
+        client.gate = gate
+        client.journal = backend
     secret = callback_secret(out_dir)
     if options.callback_url:
         from ._front import batch_callback_url
@@ -188,11 +226,9 @@ async def open_batch(
         config=options.config,
     )
     holder.append(router)
-    stack = contextlib.AsyncExitStack()
     await router.start()
     stack.push_async_callback(router.client.aclose)
     stack.push_async_callback(router.aclose)
-    stack.callback(reads.close)
     if webhook is not None:
         receiver = router.webhook_app
         receiver.accept_any_job = True  # any job of the batch: the owner may be another worker

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -117,6 +118,17 @@ class PostgresJournal(SqliteJournal):
                     "CREATE TABLE IF NOT EXISTS callbacks (job_key TEXT NOT NULL, "
                     "task_id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (job_key, task_id))"
                 )
+                # with a pool of KIE accounts: the account of each job's last create (journaled
+                # before it is sent) and of each task, so reads and re-mints after a crash use
+                # the key that created it
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS job_accounts "
+                    "(job_key TEXT PRIMARY KEY, account TEXT NOT NULL)"
+                )
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS task_accounts "
+                    "(task_id TEXT PRIMARY KEY, account TEXT NOT NULL)"
+                )
                 for name, kind in ADDED_COLUMNS:
                     self._db.execute(f"ALTER TABLE attempts ADD COLUMN IF NOT EXISTS {name} {kind}")
             finally:
@@ -143,6 +155,65 @@ class PostgresJournal(SqliteJournal):
                 "ON CONFLICT (row_key) DO UPDATE SET workflow_id = excluded.workflow_id",
                 (row_key, workflow_id),
             )
+
+    def set_job_account(self, job_key: str, account: str) -> None:
+        """The pool account ``job_key``'s next create is sent with (before it is sent)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO job_accounts (job_key, account) VALUES (?, ?) "
+                "ON CONFLICT (job_key) DO UPDATE SET account = excluded.account",
+                (job_key, account),
+            )
+
+    def set_task_account(self, task_id: str, account: str) -> None:
+        """The pool account that created ``task_id``."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO task_accounts (task_id, account) VALUES (?, ?) "
+                "ON CONFLICT (task_id) DO NOTHING",
+                (task_id, account),
+            )
+
+    def account_of_task(self, task_id: str) -> str | None:
+        """The account that created ``task_id``: as recorded, else its job's last create's
+        (a worker that died between the create and its record)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT account FROM task_accounts WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    "SELECT a.account FROM job_accounts a JOIN jobs j ON j.key = a.job_key "
+                    "WHERE j.task_id = ? OR a.job_key IN "
+                    "(SELECT job_key FROM attempts WHERE task_id = ?) LIMIT 1",
+                    (task_id, task_id),
+                ).fetchone()
+        return None if row is None else str(row[0])
+
+    def job_accounts(self) -> dict[str, str]:
+        """``{job_key: account}`` of every job created through a pool."""
+        with self._lock:
+            rows = self._db.execute("SELECT job_key, account FROM job_accounts").fetchall()
+        return {str(k): str(a) for k, a in rows}
+
+    def withdraw_create(self, key: str, reason: str) -> bool:
+        """``submitting → planned`` for a create KIE refused with a 429 (no task was made, so
+        another create is allowed): its intent is ended as ``skipped`` — not an attempt that
+        counts — with ``reason``. False (nothing changed) unless the job is ``submitting`` on an
+        intent that names no task."""
+        with self._tx() as db:
+            if self._state(db, key) != "submitting":
+                return False
+            found = self._open_attempt(db, key)
+            if found is None or found[1] is not None:
+                return False
+            db.execute(
+                "UPDATE attempts SET phase = 'ended', outcome = 'skipped', reason = ?, "
+                "updated_at = ? WHERE job_key = ? AND n = ? AND phase = 'intent'",
+                (reason, time.time(), key, found[0]),
+            )
+            self._move(db, key, "planned", error=reason)
+            return True
 
     def put_callback(self, job_key: str, task_id: str, body: Any) -> None:
         """Keep a verified callback for ``job_key`` (once per task)."""

@@ -22,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import uuid
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from kierouter._errors import ConfigurationError
 from kierouter._waiter import CallbackHint
@@ -33,10 +34,11 @@ from kierouter.batch._job import move_job
 from kierouter.batch._plan import step_policy, step_request
 from kierouter.batch._setup import rows_from
 
+from ._defer import CreateDeferred
 from ._gate import ensure_global_tables
 from ._handle import WINDOW_MARGIN, BatchHandle, WorkerOptions, open_batch
 
-__all__ = ["QUEUE_NAME", "Worker", "new_executor_id", "row_workflow_id"]
+__all__ = ["QUEUE_NAME", "Worker", "follow_row", "new_executor_id", "row_workflow_id"]
 
 log = logging.getLogger("kierouter.scale")
 
@@ -46,6 +48,10 @@ APP_NAME = "kierouter"
 #: every worker must share it: DBOS recovers and dequeues only workflows of its own version
 APP_VERSION = "kierouter-scale-1"
 RECOVERY_INTERVAL = 1.0
+#: a row step's result when a create got a 429 (then the seconds to wait)
+DEFERRED = "deferred:"
+#: a row workflow's result when it enqueued the row again (then the new workflow's id)
+REQUEUED = "requeued:"
 
 _current: Worker | None = None
 
@@ -68,9 +74,42 @@ def _worker() -> Worker:
 
 
 @DBOS.workflow(name="kierouter.row")
-async def row_workflow(batch_id: str, job_keys: list[str]) -> str:
-    """One batch row, as far as it goes (see the module docstring)."""
-    return await row_step(batch_id, job_keys)
+async def row_workflow(batch_id: str, job_keys: list[str], deferrals: int = 0) -> str:
+    """One batch row, as far as it goes (see the module docstring). A create refused with 429
+    ends the row's run here: the row is enqueued again (a new workflow, ``...:d<n>``) with the
+    429's delay, and this one returns ``requeued:<its id>`` (:func:`follow_row`)."""
+    result = await row_step(batch_id, job_keys)
+    if not result.startswith(DEFERRED):
+        return result
+    delay = float(result[len(DEFERRED) :])
+    next_id = deferred_workflow_id(DBOS.workflow_id or "", deferrals + 1)
+    await note_row_workflow(batch_id, job_keys, next_id)
+    with SetWorkflowID(next_id), SetEnqueueOptions(delay_seconds=delay):
+        await _worker().queue.enqueue_async(row_workflow, batch_id, job_keys, deferrals + 1)
+    return REQUEUED + next_id
+
+
+@DBOS.step(name="kierouter.row.requeued")
+async def note_row_workflow(batch_id: str, job_keys: list[str], workflow_id: str) -> None:
+    """The row's workflow from now on (``batch resume`` waits for it rather than start one)."""
+    handle = await _worker().batch(batch_id)
+    job = await asyncio.to_thread(handle.backend.job, job_keys[0])
+    if job is not None:
+        await asyncio.to_thread(handle.backend.set_row_workflow, job.spec["row_key"], workflow_id)
+
+
+def deferred_workflow_id(workflow_id: str, deferrals: int) -> str:
+    """The id of a row's workflow enqueued again after its ``deferrals``-th 429."""
+    return re.sub(r":d\d+$", "", workflow_id) + f":d{deferrals}"
+
+
+async def follow_row(handle: Any) -> Any:
+    """The result of a row's workflow, following it through its re-enqueues after a 429."""
+    result = await handle.get_result()
+    while isinstance(result, str) and result.startswith(REQUEUED):
+        handle = await DBOS.retrieve_workflow_async(result[len(REQUEUED) :])
+        result = await handle.get_result()
+    return result
 
 
 @DBOS.step(name="kierouter.row.run")
@@ -120,7 +159,12 @@ async def advance_row(handle: BatchHandle, job_keys: list[str]) -> str:
                 return "planned"
             policy = step_policy(row, step, handle.settings.policy)
             request = step_request(row, step, previous)
-            halted = await move_job(handle.router, backend, handle.out_dir, job, request, policy)
+            try:
+                halted = await move_job(
+                    handle.router, backend, handle.out_dir, job, request, policy
+                )
+            except CreateDeferred as deferred:
+                return await _withdraw(handle, job.key, deferred)
             if halted is not None:
                 log.warning("row %s: KIE refused: %s", row.key, halted)
             job = backend.job(job.key) or job
@@ -129,6 +173,24 @@ async def advance_row(handle: BatchHandle, job_keys: list[str]) -> str:
             return state
         previous = job.result.urls[0]
     return state
+
+
+async def _withdraw(handle: BatchHandle, job_key: str, deferred: CreateDeferred) -> str:
+    """A 429 on ``job_key``'s create: no task; the job back to ``planned``, its create slot and
+    budget reservation given back; the row is to be enqueued again after ``deferred.delay``."""
+    reason = f"KIE answered 429 (no task made); enqueued again in {deferred.delay:g} s"
+    withdrawn = await asyncio.to_thread(handle.backend.withdraw_create, job_key, reason)
+    await asyncio.to_thread(handle.gate.ended, job_key)
+    # the run stopped between its create and its answer: the router's balance probe counted a
+    # create as running (its spend hold is released with nothing charged: the router has no
+    # limit of its own, the shared gate holds the budget)
+    handle.router._ctx.probe.ended()
+    if not withdrawn:  # not expected: the journal did not show this create open
+        job = await asyncio.to_thread(handle.backend.job, job_key)
+        log.warning("job %s: 429 on a create the journal does not show open", job_key)
+        return job.state if job is not None else "missing"
+    log.info("job %s: 429 on create, row enqueued again in %g s", job_key, deferred.delay)
+    return f"{DEFERRED}{deferred.delay}"
 
 
 class Worker:
@@ -187,9 +249,12 @@ class Worker:
             }
         )
         DBOS.launch()
+        # a pool of accounts creates as fast as all its windows together; each account's own
+        # limit is held by the create gate
+        limit = self.create_limit * max(1, len(self.options.pool))
         self.queue = await DBOS.register_queue_async(
             QUEUE_NAME,
-            limiter={"limit": self.create_limit, "period": self.window + WINDOW_MARGIN},
+            limiter={"limit": limit, "period": self.window + WINDOW_MARGIN},
             worker_concurrency=self.options.concurrency,
             polling_interval_sec=0.2,
             on_conflict="always_update",
