@@ -175,11 +175,14 @@ async def run_in_flight(
     """Keep ``inflight`` polled jobs (no webhook) on ``model`` running until ``total`` were
     created, reading status under ``budget`` reads per emulated second.
 
-    ``per-task``: every task on its own fixed timetable, each read queued for a client read
-    limiter set to the budget. ``shared``: the key's read scheduler at the same budget (the
-    client's own limiter at KIE's 10 per second, as by default).
+    ``per-task``: every task on its own fixed timetable, each read queued for the client's read
+    limiter. ``shared``: the key's read scheduler at the same budget. Both schedules go through
+    the same strict limiter: the client's read limiter set to the budget with bursts of one read
+    (reads evenly spaced), so neither gets ahead by bursting above it; the busiest second seen
+    is reported for both.
     """
     from kierouter import KieClient, PollConfig, Router
+    from kierouter._ratelimit import RateLimiter
     from kierouter.policy import Constraints, Policy
 
     scale = emu.time_scale
@@ -189,18 +192,16 @@ async def run_in_flight(
         create_limit=10**6,
         create_window=1.0,
         # the emulator runs ``scale`` times faster than KIE: so do the read limits
-        read_rate=(budget if scheduler == "per-task" else 10.0) * scale,
+        read_rate=budget * scale,
         status_budget=budget * scale,
         # the fast transport: stock httpx spends some 10 ms of CPU per request, and a thousand
         # creates at once would hold the event loop for seconds (minutes, emulated)
         transport="aiohttp",
     )
-    if scheduler == "per-task":
-        from kierouter._ratelimit import RateLimiter
-
-        # bursts of one second's budget, as the client's limiter allows at KIE's speed (its
-        # default burst is one second of its rate in real seconds: ``scale`` seconds here)
-        client.read_limiter = RateLimiter(budget * scale, burst=max(1, int(budget)))
+    # One limiter for both: the budget, no burst above it. (The client's default burst is a
+    # second of its rate, which let the per-task timetable read up to twice the budget in one
+    # second: it was not held to the same budget as the shared scheduler.)
+    client.read_limiter = RateLimiter(budget * scale, burst=1)
     reads: dict[str, int] = {}
     known: dict[str, float] = {}
     model_of: dict[str, str] = {}

@@ -18,9 +18,11 @@ Then, with no webhook (the common CLI case), the two read schedules at one read 
 kept in flight: ``per-task`` (each task on its own fixed timetable, reads queued for a limiter
 at the budget; the schedule before the shared one) and ``shared`` (the key's read scheduler:
 each task read when its chance of having finished since its last read reaches 5 %, longest-due
-first when the budget is short). For each: the detection delay in emulated seconds, reads per
-image, reads per emulated second (mean, and the busiest second seen by the client) and the
-emulator's 429 count (it limits status reads to KIE's 10 per emulated second).
+first when the budget is short). Both go through one strict limiter: the client's read limiter
+at the budget with bursts of one read (``_modes.run_in_flight``). For each: the detection
+delay in emulated seconds, reads per image, reads per emulated second (mean, and the busiest
+second seen by the client) and the emulator's 429 count (it limits status reads to KIE's 10
+per emulated second).
 
 Targets (shared): median ≤ 1.0 s and p90 ≤ 2.0 s with 1 and 10 in flight; with 100 and 1,000
 no worse than per-task; never above the budget, 0 × 429.
