@@ -28,11 +28,14 @@ SCRIPTS = {
     "routing.py": "uncached",
     "ratelimit.py": "router create limiter",
     "scale_workers.py": "3 workers",
+    "scale_pool.py": "2 accounts",
 }
+#: the scripts that need PostgreSQL and kierouter[scale]
+NEEDS_POSTGRES = {"scale_workers.py", "scale_pool.py"}
 
 
 def _scale_unavailable() -> str | None:
-    """Why bench/scale_workers.py cannot run here (it needs PostgreSQL and kierouter[scale])."""
+    """Why the scale benchmarks cannot run here (they need PostgreSQL and kierouter[scale])."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("_scale_cluster", BENCH / "_scale_cluster.py")
@@ -66,8 +69,8 @@ def test_every_benchmark_has_a_smoke_test() -> None:
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_benchmark_runs_in_smoke_mode(script: str) -> None:
     """The script exits 0 and prints its table (with its command line) in --smoke mode."""
-    if script == "scale_workers.py" and (why := _scale_unavailable()) is not None:
-        pytest.skip(f"scale_workers.py needs PostgreSQL: {why}")
+    if script in NEEDS_POSTGRES and (why := _scale_unavailable()) is not None:
+        pytest.skip(f"{script} needs PostgreSQL: {why}")
     out = _run(script)
     assert SCRIPTS[script] in out
     assert f"uv run python bench/{script} --smoke" in out
