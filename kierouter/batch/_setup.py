@@ -72,6 +72,20 @@ def new_batch(
             f"the output folder {folder} cannot be written ({exc.strerror or exc}); nothing "
             "was started"
         ) from None
+    plan_into(backend, rows, settings, plan, source)
+    return folder, backend
+
+
+def plan_into(
+    backend: Any,
+    rows: list[BatchRow],
+    settings: BatchSettings,
+    plan: BatchPlan,
+    source: str,
+    **meta: Any,
+) -> None:
+    """Write the batch's description (and ``meta``) and every row's jobs, planned, into a new
+    journal (SQLite here, PostgreSQL for ``--db``)."""
     expected = {j.job_key: j.expected_credits for j in plan.jobs}
     backend.set_meta(
         "batch",
@@ -83,6 +97,7 @@ def new_batch(
             "budget": settings.budget,
             "settings": msgspec.to_builtins(settings.__dict__),
             "created_at": time.time(),
+            **meta,
         },
     )
     backend.add_jobs(
@@ -90,4 +105,3 @@ def new_batch(
         for row in rows
         for step in row.steps
     )
-    return folder, backend

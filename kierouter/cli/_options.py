@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._common import CliError
-from ._parser import nearest, positive
+from ._parser import nearest, positive, positive_int
 
 if TYPE_CHECKING:
     from kierouter._config import Config
@@ -54,6 +54,14 @@ MISSING_KEY = (
 def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
     """``--json``: machine-readable output on stdout."""
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def add_count(p: argparse.ArgumentParser) -> None:
+    """``-n/--count N``: how many images (generate, explain, cost)."""
+    p.add_argument(
+        "-n", "--count", type=positive_int, default=1, metavar="N",
+        help="number of images (default 1)",
+    )  # fmt: skip
 
 
 def add_config(p: argparse.ArgumentParser) -> None:

@@ -15,8 +15,7 @@ import sys
 from typing import Any
 
 from ._common import no_plan_message, plural, print_json, print_table
-from ._options import add_config, add_json, add_policy
-from ._parser import positive_int
+from ._options import add_config, add_count, add_json, add_policy
 
 __all__ = ["add_parser", "estimate", "run"]
 
@@ -31,14 +30,7 @@ def add_parser(sub: Any) -> None:
         description="The cost calculator: credits and USD (1 credit ≈ $0.005) for N images, "
         "first choice, expected with escalation, and worst case.",
     )
-    p.add_argument(
-        "-n",
-        "--count",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="number of images (default 1)",
-    )
+    add_count(p)
     add_policy(p)
     p.add_argument("--prompt", default="an image", help="a sample prompt (intent matters)")
     p.add_argument(

@@ -16,8 +16,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 from ._common import plural, print_json, print_table, table_width
-from ._options import add_config, add_json, add_policy, check_models, restrict
-from ._parser import positive_int
+from ._options import add_config, add_count, add_json, add_policy, check_models, restrict
 
 if TYPE_CHECKING:
     from kierouter.policy import Plan, Policy
@@ -49,14 +48,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--aspect-ratio", help="e.g. 1:1, 16:9, 9:16")
     p.add_argument("--resolution", choices=("1K", "2K", "4K"), help="resolution tier")
-    p.add_argument(
-        "-n",
-        "--count",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="number of images (default 1)",
-    )
+    add_count(p)
     p.add_argument("--seed", type=int, help="seed (models that ignore seeds are marked)")
     p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
     p.add_argument("--language", help="prompt language, ISO code (default: from the script)")

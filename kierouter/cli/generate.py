@@ -30,6 +30,7 @@ from ._common import (
 from ._options import (
     Target,
     add_config,
+    add_count,
     add_json,
     add_no_log,
     add_policy,
@@ -39,7 +40,6 @@ from ._options import (
     restrict,
     target,
 )
-from ._parser import positive_int
 from ._progress import JobProgress, progress_mode
 
 if TYPE_CHECKING:
@@ -83,14 +83,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="seed for reproducible results")
     p.add_argument("--negative-prompt", help="what the image must not show (models that take it)")
     p.add_argument("--language", help="prompt language, ISO code (default: from the script)")
-    p.add_argument(
-        "-n",
-        "--count",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="number of images (default 1)",
-    )
+    add_count(p)
     p.add_argument("--judge", help="judge the result before accepting it (e.g. 'basic')")
     p.add_argument("--job-key", help="your own key for this job (used in file names)")
     p.add_argument(

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from kierouter._errors import ConfigurationError
 from kierouter.batch._input import BatchRow
 from kierouter.batch._manifest import folder_of, write_manifest
@@ -52,7 +50,7 @@ def _create(
     url: str,
     source: str,
 ) -> PostgresJournal:
-    from kierouter.batch._setup import _spec
+    from kierouter.batch._setup import plan_into
 
     if (folder / BATCH_FILE).exists() or (folder / JOURNAL_FILE).exists():
         raise ConfigurationError(
@@ -61,26 +59,7 @@ def _create(
     folder.mkdir(parents=True, exist_ok=True)
     batch_id = time.strftime("%Y%m%d%H%M%S") + "_" + secrets.token_hex(4)
     backend = PostgresJournal(url, batch_id)
-    expected = {j.job_key: j.expected_credits for j in plan.jobs}
-    backend.set_meta(
-        "batch",
-        {
-            "source": source,
-            "rows": len(rows),
-            "expected_credits": plan.expected_credits,
-            "worst_case_credits": plan.worst_case_credits,
-            "budget": settings.budget,
-            "settings": msgspec.to_builtins(settings.__dict__),
-            "created_at": time.time(),
-            "out_dir": str(folder),
-            "batch_id": batch_id,
-        },
-    )
-    backend.add_jobs(
-        (row.job_key(step), _spec(row, step, expected.get(row.job_key(step), 0.0)))
-        for row in rows
-        for step in row.steps
-    )
+    plan_into(backend, rows, settings, plan, source, out_dir=str(folder), batch_id=batch_id)
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
