@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,8 @@ async def uvicorn_workers(emu: Emulator, tmp_path: Path) -> AsyncIterator[tuple[
 async def test_callbacks_spread_over_two_workers_all_complete_by_callback(
     tmp_path: Path, reliability: Any
 ) -> None:
-    """Rounds of 20 jobs posted to a 2-worker FastAPI app: both workers own jobs and receive
-    callbacks, callbacks that reached the other worker go through the spool, and every job
+    """Rounds of 20 jobs posted to a 2-worker FastAPI app: both workers receive callbacks,
+    callbacks that reached the worker not running their job go through the spool, and every job
     completes by its callback (none fell back to polling). No token appears in uvicorn's output."""
     async with Emulator(time_scale=SCALE, create_limit=200) as emu:
         async with uvicorn_workers(emu, tmp_path) as (url, output):
@@ -98,17 +99,17 @@ async def test_callbacks_spread_over_two_workers_all_complete_by_callback(
                 answer: dict[str, Any] = response.json()
                 return answer
 
-            # Which worker accepts a connection is the kernel's choice: on a busy machine one
-            # may take a whole round. Rounds go on (at most ROUNDS) until both workers own jobs
-            # and a callback reached the worker that did not own its job: what is under test.
+            # Which worker accepts a connection is the kernel's choice: one may take every job
+            # of a round (seen: 80 of 80), and the emulator's callbacks may all land on the
+            # owner. Rounds go on (at most ROUNDS) until callbacks reached both workers and one
+            # reached the worker that did not own its job: what is under test.
             answers: list[dict[str, Any]] = []
             for _ in range(ROUNDS):
                 start = len(answers)
                 answers += await asyncio.gather(*(one(start + i) for i in range(JOBS)))
-                spooled = [m for m in map(CALLBACK_LINE.match, output.read_text().splitlines())
-                           if m and m.group(3) == "spooled"]  # fmt: skip
-                if len({a["pid"] for a in answers}) == 2 and spooled:
-                    break
+                seen = [m for m in map(CALLBACK_LINE.match, output.read_text().splitlines()) if m]
+                if {m.group(3) for m in seen} == {"accepted", "spooled"}:
+                    break  # callbacks reached both workers, some the one not running their job
             stats = emu.stats()
         log = output.read_text()
     jobs = len(answers)
@@ -120,7 +121,6 @@ async def test_callbacks_spread_over_two_workers_all_complete_by_callback(
     polled = [job for job, a in zip(owners, answers, strict=True) if "polled" in a["events"]]
 
     assert all(a["model"] == SEEDREAM for a in answers)
-    assert len(set(owners.values())) == 2, "the jobs did not reach both workers"
     assert len(by_worker) == 2, "the callbacks did not reach both workers"
     assert crossed, "no callback reached a worker other than its job's"
     assert all(str(owners[job]) != pid for pid, job, how in received if how == "spooled")
@@ -134,7 +134,8 @@ async def test_callbacks_spread_over_two_workers_all_complete_by_callback(
         "webhook",
         "2 uvicorn workers, callbacks landing on either (FastAPI, callback spool)",
         tried=jobs,
-        outcome=f"callbacks per worker {sorted(per_worker.values())}; {len(crossed)} crossed "
+        outcome=f"jobs per worker {sorted(Counter(owners.values()).values())}; callbacks per "
+        f"worker {sorted(per_worker.values())}; {len(crossed)} crossed "
         f"through the spool; {len(by_callback)} of {jobs} completed by callback, 0 polled",
         lost=jobs - len(by_callback),
     )
