@@ -3,10 +3,12 @@ source image, and failed tasks mapped to a failed status."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from kierouter_recraft import CARDS, RecraftProvider
 
-from kierouter import ImageRequest
+from kierouter import ImageRequest, KieValidationError
 from kierouter._transport import KieClient
 from kierouter.provider import MARKET_CREATE_PATH, MARKET_STATUS_PATH
 from kierouter.sim import Emulator
@@ -28,10 +30,17 @@ async def _source_image(client: KieClient) -> str:
     body = {"model": "google/nano-banana", "input": {"prompt": "a cat", "aspect_ratio": "16:9"}}
     task_id = (await client.create(MARKET_CREATE_PATH, body))["taskId"]
     while True:
-        data = await client.read(MARKET_STATUS_PATH, {"taskId": task_id})
-        status = RecraftProvider().parse_status(data, task_id=task_id)
-        if status.done:
-            return status.urls[0]
+        try:
+            data = await client.read(MARKET_STATUS_PATH, {"taskId": task_id})
+        except KieValidationError as exc:
+            # KIE (and the emulator) answer 422 "recordInfo is null" until a new task is readable
+            if "recordInfo is null" not in str(exc):
+                raise
+        else:
+            status = RecraftProvider().parse_status(data, task_id=task_id)
+            if status.done:
+                return status.urls[0]
+        await asyncio.sleep(0.01)
 
 
 async def test_crisp_upscale(kie_emulator: Emulator, kie_client: KieClient) -> None:
