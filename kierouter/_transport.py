@@ -42,6 +42,7 @@ from ._errors import (
 )
 from ._ratelimit import RateLimiter, WindowLimiter
 from ._read_scheduler import ReadScheduler
+from ._requests import RequestBuilder
 
 if TYPE_CHECKING:
     import httpx
@@ -235,6 +236,7 @@ class KieClient:
         self._timeouts = (connect_timeout, read_timeout)
         self._max_connections = max_connections
         self._http: httpx.AsyncClient | None = None
+        self._builder: RequestBuilder | None = None
         #: Counters a benchmark or test can read: calls actually sent, by kind.
         self.sent = {"create": 0, "read": 0}
 
@@ -273,6 +275,23 @@ class KieClient:
                 follow_redirects=False,
             )
         return self._http
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str],
+    ) -> httpx.Request:
+        """The request ``self.http.build_request`` would build, built at a fraction of its CPU
+        (:class:`~kierouter._requests.RequestBuilder`)."""
+        http = self.http
+        builder = self._builder
+        if builder is None or builder.client is not http:
+            builder = self._builder = RequestBuilder(http)
+        return builder.build(method, url, params=params, content=content, headers=headers)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -319,11 +338,13 @@ class KieClient:
             async with self.create_limiter.slot():
                 try:
                     self.sent["create"] += 1
-                    response = await self.http.post(
+                    request = self._build(
+                        "POST",
                         self._url(path),
                         content=content,
                         headers={**headers, "Content-Type": "application/json"},
                     )
+                    response = await self.http.send(request)
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                     last = TransportError(f"could not connect to {self.base_url}: {exc}")
                     await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
@@ -399,9 +420,8 @@ class KieClient:
             await self.read_limiter.acquire()
             self.sent["read"] += 1
             try:
-                response = await self.http.request(
-                    method, url, params=params, content=content, headers=headers
-                )
+                request = self._build(method, url, params=params, content=content, headers=headers)
+                response = await self.http.send(request)
             except _HTTPError as exc:
                 raise TransportError(
                     f"{method} {path} failed: {type(exc).__name__}: {exc}"
@@ -437,9 +457,8 @@ class KieClient:
         await self.read_limiter.acquire()
         self.sent["read"] += 1
         try:
-            response = await self.http.request(
-                method, url, params=params, content=content, headers=headers
-            )
+            request = self._build(method, url, params=params, content=content, headers=headers)
+            response = await self.http.send(request)
         except httpx.HTTPError as exc:
             raise TransportError(f"{method} {path} failed: {type(exc).__name__}: {exc}") from None
         return unwrap(response.status_code, response.content, response.headers)
