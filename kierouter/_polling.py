@@ -29,7 +29,8 @@ class PollConfig:
     that key's budget (:class:`~kierouter._read_scheduler.ReadScheduler`, the client's
     ``status_budget``): a task is read when the chance that it finished since its last read
     reaches ``read_chance``, at most once per ``min_read_gap`` and at least once per
-    ``max_interval``; when more tasks are due than the budget reads, the longest-due goes first.
+    ``max_interval``; when more tasks are due than the budget reads, the one likeliest to be
+    found finished goes first.
     ``scheduler="per-task"`` is the fixed schedule per task described above (each task on its
     own timetable, every read queued for the client's read limiter).
 

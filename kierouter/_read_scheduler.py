@@ -7,9 +7,14 @@ budget (a token bucket, a margin below KIE's limit) and hands out reads; each ta
 next read at the instant its chance of having finished since its last read reaches a threshold
 (:func:`next_read_at`, from its model's latency distribution). When more tasks are due than the
 budget can read, the due task whose chance of having finished since its last read is highest
-*now* (:func:`chance_since`) is read first, and a task left unread for its ceiling goes before
-all. So a lone task is read often, and many tasks share the budget where completions are
-likeliest; reads never exceed the budget.
+*now* (:func:`chance_since`) is read first. So a lone task is read often, and many tasks share
+the budget where completions are likeliest; reads never exceed the budget.
+
+Why the chance, and not the time since the last read, orders an overloaded key: with a thousand
+tasks on a 9-reads-a-second budget each task waits some 100 s for its turn, far past any
+per-task ceiling, so "longest unread first" would make a task found running at 10 s wait as if
+it had been created then, behind tasks less likely to be finished. By chance, it keeps almost
+its place (bench/detect_latency.py, docs/performance.md § 4).
 
 Callback hints (a webhook said the task finished) ask for a read now and go before every
 scheduled read.
@@ -189,11 +194,16 @@ def _shape(p50: float, p90: float) -> tuple[float, float]:
 
 def _cdf(mu: float, sigma: float, t: float) -> float:
     """P(latency <= t)."""
+    return 1.0 - _survival(mu, sigma, t)
+
+
+def _survival(mu: float, sigma: float, t: float) -> float:
+    """P(latency > t), kept exact far into the tail (no 1 - F(t) cancelling to 0)."""
     if t <= 0:
-        return 0.0
+        return 1.0
     if sigma <= 0:
-        return 1.0 if math.log(t) >= mu else 0.0
-    return 0.5 * math.erfc(-(math.log(t) - mu) / (sigma * math.sqrt(2)))
+        return 0.0 if math.log(t) >= mu else 1.0
+    return 0.5 * math.erfc((math.log(t) - mu) / (sigma * math.sqrt(2)))
 
 
 def next_read_at(
@@ -229,14 +239,16 @@ def next_read_at(
 
 def chance_since(p50: float, p90: float, last: float, now: float, *, ceiling: float) -> float:
     """P(a task finished between ``last`` and ``now`` model seconds after its create | it had
-    not by ``last``), for its model's log-normal latency through ``p50`` and ``p90``; above 1
-    (it goes first) once ``now`` is ``ceiling`` seconds past ``last``."""
-    if now - last >= ceiling:
-        return 1.0 + (now - last) / ceiling
+    not by ``last``), for its model's log-normal latency through ``p50`` and ``p90``.
+
+    A task whose model has no latency figures (``p50`` <= 0) counts as ever likelier to be
+    finished until ``ceiling`` seconds have passed since ``last``, and as certainly finished
+    from then on.
+    """
     if p50 <= 0:
-        return 0.0
+        return min(1.0, (now - last) / ceiling)
     mu, sigma = _shape(p50, max(p50, p90))
-    done = _cdf(mu, sigma, last)
-    if done >= 1.0:
-        return 0.0
-    return (_cdf(mu, sigma, now) - done) / (1.0 - done)
+    alive = _survival(mu, sigma, last)
+    if alive <= 0.0:  # past the end of its distribution: surely finished
+        return 1.0
+    return 1.0 - _survival(mu, sigma, now) / alive

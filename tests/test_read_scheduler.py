@@ -106,15 +106,40 @@ async def test_when_reads_queue_the_likeliest_to_find_its_task_finished_goes_fir
     assert scheduler.waiting == 0
 
 
-def test_chance_since_is_the_conditional_chance_and_the_ceiling_goes_first() -> None:
-    """chance_since is P(done by now | not by last) for the model's latency; past the ceiling
-    it is above 1, so an overdue task goes before any merely likely one."""
+def test_chance_since_is_the_conditional_chance() -> None:
+    """chance_since is P(done by now | not by last) for the model's latency."""
     from kierouter._read_scheduler import chance_since
 
     p = chance_since(20, 45, 10.0, 20.0, ceiling=15)
     assert p == pytest.approx((0.5 - _cdf(20, 45, 10.0)) / (1 - _cdf(20, 45, 10.0)), rel=1e-9)
     assert chance_since(20, 45, 0.0, 5.0, ceiling=15) == pytest.approx(_cdf(20, 45, 5.0))
-    assert chance_since(20, 45, 30.0, 46.0, ceiling=15) > 1.0
+    # a long wait since the last read makes a task likely, not certain
+    assert 0.6 < chance_since(20, 45, 30.0, 46.0, ceiling=15) < 0.7
+
+
+def test_chance_since_orders_overdue_tasks_by_how_likely_they_are_finished() -> None:
+    """With a thousand tasks waiting, reads go where a task is likeliest to be finished: an old
+    task never read before one that was just found running, however long ago that one was
+    created; and the ordering holds far into the tail, where 1 - F(t) would round to 0."""
+    from kierouter._read_scheduler import chance_since
+
+    never_read = chance_since(20, 45, 0.0, 100.0, ceiling=15)
+    missed_at_10 = chance_since(20, 45, 10.0, 100.0, ceiling=15)
+    missed_just_now = chance_since(20, 45, 95.0, 100.0, ceiling=15)
+    assert never_read > missed_at_10 > missed_just_now
+    assert missed_at_10 > chance_since(20, 45, 0.0, 90.0, ceiling=15)  # ~ a task of 97 s
+    # deep in the tail: still ordered, still below 1 (a read found these running at 600 s)
+    late, later = (chance_since(20, 45, 600.0, t, ceiling=15) for t in (610.0, 700.0))
+    assert 0.0 < late < later < 1.0
+    # past the end of what a double can tell apart: certainly finished, never starved at 0
+    assert chance_since(20, 45, 1e14, 1e14 + 1, ceiling=15) == 1.0
+
+
+def test_a_model_without_latency_figures_waits_its_ceiling() -> None:
+    from kierouter._read_scheduler import chance_since
+
+    assert chance_since(0, 0, 10.0, 17.5, ceiling=15) == pytest.approx(0.5)
+    assert chance_since(0, 0, 10.0, 40.0, ceiling=15) == 1.0
 
 
 async def test_grants_never_exceed_the_budget() -> None:
