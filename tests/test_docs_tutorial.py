@@ -95,6 +95,12 @@ def test_tutorial_project_syncs_and_tests_with_uv(tmp_path: Path) -> None:
         (root / name).write_text(body, encoding="utf-8")
     env = {"UV_PROJECT_ENVIRONMENT": str(root / ".venv"), "VIRTUAL_ENV": ""}
     synced = _run([uv, "sync", "--offline"], root, **env)
+    if synced.returncode != 0 and "network was disabled" in synced.stderr:
+        # The test runs offline, so uv resolves the tutorial's dependencies (pytest ...) from
+        # the registry answers in its cache. `uv sync --locked` installs from the lock without
+        # asking the registry, so a fresh machine has none: `uv lock --check --refresh` once
+        # fetches them (.ci/run does). Not a fault of the tutorial.
+        pytest.skip("uv's cache holds no registry metadata yet: run `uv lock --check --refresh`")
     assert synced.returncode == 0, synced.stderr[-3000:]
     assert _passed(_run([uv, "run", "--offline", "pytest", "-q"], root, **env)) >= 10
 
