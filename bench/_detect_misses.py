@@ -1,5 +1,6 @@
-"""One-off diagnostic for ``detect_repeat.py``: where each schedule's status reads that did not
-find their task finished fall, at 1,000 in flight (2,000 jobs, the same harness).
+"""One-off diagnostic for the 1,000-in-flight row of ``detect_latency.py``: where each
+schedule's status reads that did not find their task finished fall, at 1,000 in flight (2,000
+jobs, the same harness).
 
 Prints, per schedule: reads, misses (reads that saw a task still running), the run's length in
 emulated seconds, misses and reads per 30 emulated seconds from the first create, and misses by

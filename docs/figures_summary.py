@@ -36,6 +36,12 @@ def _summary_rows() -> list[tuple[str, str, str, str, str]]:
         ratios = ", ".join(f"{pct(over[k]['ratio'])} ({k.split('@')[1]})" for k in keys)
         parts.append(f"{name} {ratios}")
         met.append(f"{name} {_yes(all(over[k]['met'] for k in keys))}")
+    lean = {k: v["vs_prebuilt"] for k, v in over.items() if "vs_prebuilt" in v}
+    if lean:  # the router's own work, with HTTP request building equal on both sides
+        parts.append(
+            "against a raw loop that builds its requests as the router does (not the target): "
+            + ", ".join(f"{pct(v['ratio'])} ({k.split('@')[1]})" for k, v in lean.items())
+        )
     rows.append(
         (
             "2",

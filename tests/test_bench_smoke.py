@@ -22,7 +22,6 @@ SCRIPTS = {
     "overhead.py": "router",
     "status_reads.py": "webhook",
     "detect_latency.py": "fixed 5 s polling",
-    "detect_repeat.py": "Shared median / per-task median",
     "cost_per_image.py": "expected-cost ordering",
     "scale.py": "in flight",
     "routing.py": "uncached",
