@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from kierouter._errors import ConfigurationError
@@ -37,24 +38,12 @@ class CallbackFront:
         self.worker = worker
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        match = _PATH.match(scope.get("path", ""))
-        handle = None
-        if match is not None:
-            try:
-                handle = await self.worker.batch(match[1])
-            except ConfigurationError:
-                handle = None
-        if handle is None or handle.router.webhook is None:
-            await _not_found(send)
-            return
-        assert match is not None
-        inner = dict(scope, path=match[2], raw_path=match[2].encode())
-        await handle.router.webhook_app(inner, receive, send)
+        await _route(scope, receive, send, self._app)
+
+    async def _app(self, batch_id: str) -> Any:
+        """The batch's receiver in this worker (``None``: the batch takes no callbacks)."""
+        handle = await self.worker.batch(batch_id)
+        return handle.router.webhook_app if handle.router.webhook is not None else None
 
 
 class ClientFront:
@@ -134,22 +123,34 @@ class ClientFront:
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
-        match = _PATH.match(scope.get("path", ""))
-        receiver = None
-        if match is not None:
-            try:
-                receiver = self._receiver(match[1])
-            except ConfigurationError:
-                receiver = None
-        if receiver is None or match is None:
-            await _not_found(send)
-            return
-        await receiver(dict(scope, path=match[2], raw_path=match[2].encode()), receive, send)
+        async def receiver(batch_id: str) -> Any:
+            return self._receiver(batch_id)
+
+        await _route(scope, receive, send, receiver)
+
+
+async def _route(
+    scope: Any, receive: Any, send: Any, app_for: Callable[[str], Awaitable[Any]]
+) -> None:
+    """One ASGI call of a front: ``/b/<batch>/<rest>`` goes to ``await app_for(batch)`` with
+    ``<rest>`` as its path; a batch that is unknown (``ConfigurationError``) or takes no
+    callbacks (``None``) is answered 404."""
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    match = _PATH.match(scope.get("path", ""))
+    app = None
+    if match is not None:
+        try:
+            app = await app_for(match[1])
+        except ConfigurationError:
+            app = None
+    if app is None or match is None:
+        await _not_found(send)
+        return
+    await app(dict(scope, path=match[2], raw_path=match[2].encode()), receive, send)
 
 
 async def _not_found(send: Any) -> None:
