@@ -7,6 +7,7 @@ test here is skipped with a one-line reason.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import subprocess
@@ -335,6 +336,21 @@ def test_status_reads_are_counted_across_workers(pg_url: str) -> None:
 
 
 # -- workers ---------------------------------------------------------------------------------
+
+
+async def test_a_worker_keeps_no_finished_forwarding_task(pg_url: str) -> None:
+    """A worker forwards callbacks for as long as it runs: each forwarding is a background task
+    that leaves the worker's set once done (a list of every one ever started grew for days)."""
+    from kierouter.scale._handle import WorkerOptions
+    from kierouter.scale._worker import Worker
+
+    worker = Worker(WorkerOptions(url=pg_url, executor_id="w-forwarding"))
+    for i in range(50):  # no such batch open here: each forwarding ends at once
+        worker.forward("no-batch", f"job-{i}", f"task-{i}", {})
+    assert len(worker._tasks) == 50
+    await asyncio.sleep(0)  # the forwardings run
+    await asyncio.sleep(0)  # and their done-callbacks
+    assert worker._tasks == set()
 
 
 def test_a_second_worker_with_the_same_executor_id_is_refused(pg_url: str) -> None:

@@ -204,7 +204,8 @@ class Worker:
         self.batches: dict[str, BatchHandle] = {}
         self._opening: dict[str, asyncio.Lock] = {}
         self._lock_conn: Any = None
-        self._tasks: list[asyncio.Task[Any]] = []
+        #: the dead-worker watch and callbacks being forwarded (each leaves the set when done)
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._front: Any = None
         self.stopping = False
         #: callbacks forwarded to other workers / delivered here from others
@@ -269,7 +270,7 @@ class Worker:
             await self._front.start()
         with SetWorkflowID(f"kierouter-inbox:{self.executor_id}"):
             await DBOS.start_workflow_async(inbox_workflow, self.executor_id)
-        self._tasks.append(asyncio.ensure_future(self._watch()))
+        self._spawn(self._watch())
 
     async def aclose(self) -> None:
         """Stop: close the batches, shut DBOS down, release the executor lock."""
@@ -278,7 +279,7 @@ class Worker:
         if self._front is not None:
             with contextlib.suppress(Exception):
                 await self._front.close()
-        for task in self._tasks:
+        for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -366,7 +367,14 @@ class Worker:
     def forward(self, batch_id: str, job_key: str, task_id: str, body: Any) -> None:
         """A verified callback for a job this worker is not waiting for: send it to the worker
         whose workflow runs the job (called from the receiver, in the event loop)."""
-        self._tasks.append(asyncio.ensure_future(self._forward(batch_id, job_key, task_id, body)))
+        self._spawn(self._forward(batch_id, job_key, task_id, body))
+
+    def _spawn(self, work: Any) -> None:
+        """Run ``work`` in the background until it ends or the worker stops (a long-lived worker
+        forwards callbacks for days: finished ones are not kept)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _forward(self, batch_id: str, job_key: str, task_id: str, body: Any) -> None:
         handle = self.batches.get(batch_id)
