@@ -10,6 +10,7 @@ charged) or read from the database (the budget row, where each row's workflow en
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +69,22 @@ def drop_database(name: str) -> None:
 
     with psycopg.connect(pg_base_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def processes_on(db_name: str) -> Iterator[tuple[str, list[_Proc]]]:
+    """A fresh database ``db_name`` (its URL) and a list for the processes started on it: on the
+    way out every one still running is killed and the database dropped."""
+    db = fresh_database(db_name)
+    procs: list[_Proc] = []
+    try:
+        yield db, procs
+    finally:
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+        drop_database(db_name)
 
 
 def _free_port() -> int:
@@ -154,9 +172,7 @@ def run_cluster(
 
     work = Path(workdir or tempfile.mkdtemp(prefix="kierouter-scale-"))
     db_name = f"kierouter_scale_{os.getpid()}"
-    db = fresh_database(db_name)
-    procs: list[_Proc] = []
-    try:
+    with processes_on(db_name) as (db, procs):
         sim = _Proc(
             [*CLI, "sim", "--port", "0", "--time-scale", str(time_scale),
              "--create-limit", str(create_limit), "--create-window", str(create_window)],
@@ -279,12 +295,6 @@ def run_cluster(
                     stopped[name] = proc.rest()
                 except subprocess.TimeoutExpired:
                     proc.popen.kill()
-    finally:
-        for proc in procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
-        drop_database(db_name)
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     images = sorted(p.name for p in out.iterdir() if p.suffix in (".png", ".jpg", ".jpeg", ".webp"))
     real = sorted((t["createTime"] / 1000.0) / time_scale for t in tasks)
@@ -367,11 +377,9 @@ def run_pool(
 
     work = Path(workdir or tempfile.mkdtemp(prefix="kierouter-pool-"))
     db_name = f"kierouter_pool_{os.getpid()}"
-    db = fresh_database(db_name)
-    procs: list[_Proc] = []
     names = [f"acct{i + 1}" for i in range(accounts)] + [f"dry{i + 1}" for i in range(dry)]
     sims: dict[str, str] = {}
-    try:
+    with processes_on(db_name) as (db, procs):
         for i, name in enumerate(names):
             credits = ["--credits", "1"] if name.startswith("dry") else []
             sim = _Proc(
@@ -437,12 +445,6 @@ def run_pool(
                 ).fetchall()
             )
         worker.popen.send_signal(signal.SIGTERM)
-    finally:
-        for proc in procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
-        drop_database(db_name)
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     return {
         "rows": rows,

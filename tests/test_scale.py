@@ -434,9 +434,7 @@ def test_resume_after_the_batch_process_is_killed_waits_for_running_rows(tmp_pat
     import httpx
 
     db_name = f"kierouter_resume_{os.getpid()}"
-    db = cluster.fresh_database(db_name)
-    procs: list[Any] = []
-    try:
+    with cluster.processes_on(db_name) as (db, procs):
         sim = cluster._Proc(
             [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20"], tmp_path / "sim.log"
         )
@@ -487,12 +485,6 @@ def test_resume_after_the_batch_process_is_killed_waits_for_running_rows(tmp_pat
         report = json.loads(resume.stdout)
         assert report["counts"]["downloaded"] == rows
         assert created == rows
-    finally:
-        for proc in procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
-        cluster.drop_database(db_name)
 
 
 def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resent(
@@ -511,10 +503,8 @@ def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resen
     import psycopg
 
     db_name = f"kierouter_inflight_{os.getpid()}"
-    db = cluster.fresh_database(db_name)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIE_")}
-    procs: list[Any] = []
-    try:
+    with cluster.processes_on(db_name) as (db, procs):
         sim = cluster._Proc(
             [*cluster.CLI, "sim", "--port", "0", "--time-scale", "20"], tmp_path / "sim.log"
         )
@@ -605,12 +595,6 @@ def test_a_create_in_flight_at_a_sigkill_is_reconciled_by_its_callback_not_resen
         )  # every task KIE made was served
         assert all(by_job.get(key, 0) == 0 for key, st in state.items() if st != "downloaded")
         assert set(state.values()) <= {"downloaded", "unknown"}
-    finally:
-        for proc in procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
-        cluster.drop_database(db_name)
 
 
 @pytest.mark.slow
@@ -633,10 +617,8 @@ def test_a_pool_of_accounts_spreads_creates_by_room_and_credits(
 
     rows = 50
     db_name = f"kierouter_pool_{os.getpid()}"
-    db = cluster.fresh_database(db_name)
-    procs: list[Any] = []
     sims: dict[str, str] = {}
-    try:
+    with cluster.processes_on(db_name) as (db, procs):
         for i, name in enumerate(["a", "b", "c"]):
             credits = ["--credits", "1"] if name == "c" else []
             sim = cluster._Proc(
@@ -699,12 +681,6 @@ def test_a_pool_of_accounts_spreads_creates_by_room_and_credits(
             )
         worker.popen.send_signal(signal.SIGTERM)
         time.sleep(0.5)
-    finally:
-        for proc in procs:
-            if proc.popen.poll() is None:
-                proc.popen.kill()
-                proc.popen.wait()
-        cluster.drop_database(db_name)
     created = {name: len(g["tasks"]) for name, g in got.items()}
     assert created["a"] > 0 and created["b"] > 0, created  # both funded accounts used
     assert created["c"] == 0  # 1 credit: never given a create
