@@ -237,3 +237,16 @@ def test_logging_flags_work_before_and_after_the_command() -> None:
     assert after.verbose == 0 and after.verbose_after == 1 and after.quiet_after is True
     nested = parser.parse_args(["batch", "status", "out", "-vv"])
     assert nested.verbose_after == 2
+
+
+@pytest.mark.parametrize("flag", ["--spool", "--token-secret"])
+def test_webhook_serve_db_refuses_options_it_cannot_honour(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`webhook serve --db` checks each callback with its batch's own key and sends it on through
+    the database: a spool or a token secret given with it would be ignored, so it is refused
+    by name before anything starts (no database is needed to say so)."""
+    code = main(["webhook", "serve", "--db", "postgresql://nowhere.invalid/x", flag, "value"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{flag} does not apply with --db" in err

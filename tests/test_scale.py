@@ -338,6 +338,32 @@ def test_status_reads_are_counted_across_workers(pg_url: str) -> None:
 # -- workers ---------------------------------------------------------------------------------
 
 
+async def test_the_separate_callback_front_applies_its_receiver_limits(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """`webhook serve --db`'s --max-body reaches each batch's receiver: a body over it with a good
+    token is refused (413); an unknown batch is a 404."""
+    import httpx
+
+    from kierouter.scale._front import ClientFront
+
+    backend = _journal(pg_url)
+    backend.set_meta("batch", {"out_dir": str(tmp_path)})
+    front = ClientFront(pg_url, max_body=64)
+    transport = httpx.ASGITransport(app=front)
+    async with httpx.AsyncClient(transport=transport, base_url="http://front") as http:
+        public = f"http://front/b/{backend.batch_id}"
+        path = front._receiver(backend.batch_id).callback_url(public, "job-1")[len(public) :]
+        path = f"/b/{backend.batch_id}{path}"
+        big = await http.post(
+            path, content=b"{" + b" " * 200 + b"}", headers={"content-type": "application/json"}
+        )
+        unknown = await http.post("/b/nosuchbatch/kie/callback/job-1?token=t", json={})
+    assert big.status_code == 413
+    assert unknown.status_code == 404
+    backend.close()
+
+
 async def test_a_worker_keeps_no_finished_forwarding_task(pg_url: str) -> None:
     """A worker forwards callbacks for as long as it runs: each forwarding is a background task
     that leaves the worker's set once done (a list of every one ever started grew for days)."""

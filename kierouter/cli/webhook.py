@@ -14,9 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._parser import port, positive, positive_int
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kierouter._server import Server, ServerLimits
 
 __all__ = ["add_parser", "run"]
 
@@ -84,21 +89,22 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from kierouter._errors import ConfigurationError
-    from kierouter._server import RECEIVER_LIMITS, Server, serve_forever
+    from kierouter._server import RECEIVER_LIMITS
     from kierouter.webhooks import CALLBACK_PREFIX, WebhookReceiver
 
+    for name in ("max_body", "read_timeout", "max_connections"):
+        if getattr(args, name) <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigurationError(f"{flag} must be positive, got {getattr(args, name)}")
+    limits = dataclasses.replace(RECEIVER_LIMITS, max_connections=args.max_connections)
     if getattr(args, "db", None):
-        return _serve_db(args)
+        return _serve_db(args, limits)
     secret = args.token_secret or os.environ.get("KIEROUTER_WEBHOOK_TOKEN_SECRET")
     if not secret:
         raise ConfigurationError(
             "set --token-secret or KIEROUTER_WEBHOOK_TOKEN_SECRET (the router's "
             "WebhookConfig.token_secret) so callback tokens can be checked"
         )
-    for name in ("max_body", "read_timeout", "max_connections"):
-        if getattr(args, name) <= 0:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigurationError(f"{flag} must be positive, got {getattr(args, name)}")
     hmac_key = args.hmac_key or os.environ.get("KIE_WEBHOOK_HMAC_KEY")
     receiver = WebhookReceiver(
         token_secret=secret,
@@ -109,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
         spool=args.spool,
         accept_any_job=True,
     )
-    limits = dataclasses.replace(RECEIVER_LIMITS, max_connections=args.max_connections)
 
     def ready(server: Server) -> None:
         public = (args.public_url or server.url).rstrip("/")
@@ -120,25 +125,32 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stdout.flush()
 
-    try:
-        serve_forever(receiver, args.host, args.port, limits=limits, on_ready=ready)
-    except OSError as exc:
-        sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
-        return 2
-    return 0
+    return _serve(receiver, args, limits, ready)
 
 
-def _serve_db(args: argparse.Namespace) -> int:
+def _serve_db(args: argparse.Namespace, limits: ServerLimits) -> int:
     """``webhook serve --db URL``: the callback front of a database's batches, on its own."""
-    from kierouter._server import RECEIVER_LIMITS, Server, serve_forever
+    from kierouter._errors import ConfigurationError
 
+    for flag, value in (("--spool", args.spool), ("--token-secret", args.token_secret)):
+        if value:  # each batch's callback key is in its folder; callbacks go through Postgres
+            raise ConfigurationError(
+                f"{flag} does not apply with --db: the front checks each callback with its "
+                "batch's own key and hands it to the worker through the database"
+            )
     from .worker import _check_scale
 
     _check_scale()
     from kierouter.scale._front import ClientFront
 
     hmac_key = args.hmac_key or os.environ.get("KIE_WEBHOOK_HMAC_KEY")
-    front = ClientFront(args.db, hmac_key=hmac_key)
+    front = ClientFront(
+        args.db,
+        hmac_key=hmac_key,
+        max_skew=args.max_skew,
+        max_body=args.max_body,
+        read_timeout=args.read_timeout,
+    )
 
     def ready(server: Server) -> None:
         public = (args.public_url or server.url).rstrip("/")
@@ -147,8 +159,17 @@ def _serve_db(args: argparse.Namespace) -> int:
         sys.stdout.write("signatures: " + ("verified\n" if hmac_key else "not checked\n"))
         sys.stdout.flush()
 
+    return _serve(front, args, limits, ready)
+
+
+def _serve(
+    app: Any, args: argparse.Namespace, limits: ServerLimits, ready: Callable[[Server], None]
+) -> int:
+    """Serve ``app`` until SIGINT/SIGTERM; 2 when the address cannot be served on."""
+    from kierouter._server import serve_forever
+
     try:
-        serve_forever(front, args.host, args.port, limits=RECEIVER_LIMITS, on_ready=ready)
+        serve_forever(app, args.host, args.port, limits=limits, on_ready=ready)
     except OSError as exc:
         sys.stderr.write(f"kierouter: error: cannot serve on {args.host}:{args.port}: {exc}\n")
         return 2

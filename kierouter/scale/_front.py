@@ -54,11 +54,25 @@ class ClientFront:
     to the worker whose workflow runs the job with ``DBOSClient.send``.
     """
 
-    def __init__(self, url: str, *, hmac_key: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        hmac_key: str | None = None,
+        max_skew: float = 300.0,
+        max_body: int = 256 * 1024,
+        read_timeout: float | None = 10.0,
+    ) -> None:
         from dbos import DBOSClient
 
         self.url = url
         self.hmac_key = hmac_key
+        #: what each batch's receiver checks (``webhook serve``'s options)
+        self.limits: dict[str, Any] = {
+            "max_skew": max_skew,
+            "max_body": max_body,
+            "read_timeout": read_timeout,
+        }
         self.client = DBOSClient(system_database_url=url)
         self._receivers: dict[str, Any] = {}
         self._pending: set[Any] = set()
@@ -94,6 +108,7 @@ class ClientFront:
             hmac_key=self.hmac_key,
             accept_any_job=True,
             on_callback=on_callback,
+            **self.limits,
         )
         self._receivers[batch_id] = receiver
         return receiver
